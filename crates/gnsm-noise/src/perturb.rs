@@ -1,0 +1,288 @@
+use rand::Rng;
+use rand_distr::StandardNormal;
+
+use crate::concrete::gumbel_f32;
+use crate::{FeatureLayout, NoiseError, NoiseSchedule};
+
+/// A perturbed batch and its score-matching targets, row-major f32, as produced by
+/// [`perturb_batch`]. The buffers are reused between calls, so a training loop allocates
+/// them once.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Perturbation {
+    /// Number of rows B.
+    pub rows: usize,
+    /// The noisy input `x̃`, B × width: continuous `x + σ·n`, then each categorical group
+    /// as the ExpConcrete sample `z - logsumexp(z)`, `z = (log x + g)/τ` (paper eq. 3).
+    pub noisy: Vec<f32>,
+    /// The categorical "logit noise" `ε = log x - τ·x̃`, B × categorical width. The
+    /// score target of group d is `-τ + τ·K_d·softmax(ε_d)`; the KL objective matches
+    /// `softmax(ε_d)`.
+    pub logit_noise: Vec<f32>,
+    /// The continuous score target `-(x̃ - x)/σ² = -n/σ`, B × continuous.
+    pub continuous_target: Vec<f32>,
+    /// τ of each row.
+    pub temperatures: Vec<f32>,
+    /// σ of each row.
+    pub sigmas: Vec<f32>,
+    /// The level index of each row.
+    pub levels: Vec<usize>,
+}
+
+/// Perturb a batch of clean encoded rows with the noise of the given levels and compute the
+/// targets.
+///
+/// `clean` is B × `layout.width()` row-major: the continuous block (standardised), then each
+/// categorical group as `log(clip(one_hot, 1e-5, 1))` (any finite log-probabilities work).
+/// `levels[b]` is the noise level of row b. Draws come from `rng` in a fixed order (row by
+/// row; continuous normals, then one uniform per categorical entry), so the same seed gives
+/// the same bytes.
+///
+/// # Errors
+/// [`NoiseError::LengthMismatch`] when `clean` is not `levels.len()` rows of the layout's
+/// width, and [`NoiseError::LevelOutOfRange`] for a level past the schedule. Nothing is
+/// drawn from `rng` on error.
+pub fn perturb_batch<R: Rng + ?Sized>(
+    clean: &[f32],
+    layout: &FeatureLayout,
+    schedule: &NoiseSchedule,
+    levels: &[usize],
+    rng: &mut R,
+    out: &mut Perturbation,
+) -> Result<(), NoiseError> {
+    let rows = levels.len();
+    let width = layout.width();
+    let n_cont = layout.continuous();
+    let cat_width = layout.categorical_width();
+    if clean.len() != rows * width {
+        return Err(NoiseError::LengthMismatch {
+            what: "clean batch (rows × layout width)",
+            expected: rows * width,
+            got: clean.len(),
+        });
+    }
+    if let Some(&level) = levels.iter().find(|&&l| l >= schedule.levels()) {
+        return Err(NoiseError::LevelOutOfRange {
+            level,
+            levels: schedule.levels(),
+        });
+    }
+
+    out.rows = rows;
+    resize(&mut out.noisy, rows * width);
+    resize(&mut out.logit_noise, rows * cat_width);
+    resize(&mut out.continuous_target, rows * n_cont);
+    out.levels.clear();
+    out.levels.extend_from_slice(levels);
+    out.temperatures.clear();
+    out.sigmas.clear();
+
+    for (b, &level) in levels.iter().enumerate() {
+        let tau = schedule.temperatures()[level] as f32;
+        let sigma = schedule.sigmas()[level] as f32;
+        out.temperatures.push(tau);
+        out.sigmas.push(sigma);
+        let x = &clean[b * width..(b + 1) * width];
+        let noisy = &mut out.noisy[b * width..(b + 1) * width];
+
+        let cont_target = &mut out.continuous_target[b * n_cont..(b + 1) * n_cont];
+        for ((nz, t), &xc) in noisy[..n_cont]
+            .iter_mut()
+            .zip(cont_target)
+            .zip(&x[..n_cont])
+        {
+            let n: f32 = rng.sample(StandardNormal);
+            *nz = xc + sigma * n;
+            *t = -n / sigma;
+        }
+
+        let eps_row = &mut out.logit_noise[b * cat_width..(b + 1) * cat_width];
+        let inv_tau = 1.0 / tau;
+        for range in layout.group_ranges() {
+            let xg = &x[range.clone()];
+            let zg = &mut noisy[range.clone()];
+            let mut max = f32::NEG_INFINITY;
+            for (z, &xv) in zg.iter_mut().zip(xg) {
+                *z = (xv + gumbel_f32(rng.random::<f32>())) * inv_tau;
+                max = max.max(*z);
+            }
+            let sum: f32 = zg.iter().map(|z| (z - max).exp()).sum();
+            let lse = max + sum.ln();
+            let eg = &mut eps_row[range.start - n_cont..range.end - n_cont];
+            for ((z, e), &xv) in zg.iter_mut().zip(eg).zip(xg) {
+                *z -= lse;
+                *e = xv - tau * *z;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn resize(buffer: &mut Vec<f32>, len: usize) {
+    buffer.clear();
+    buffer.resize(len, 0.0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{concrete_score, ExpConcrete, NoiseRng, LOG_ONE_HOT_COLD};
+    use proptest::prelude::*;
+    use rand::SeedableRng;
+
+    fn random_clean(layout: &FeatureLayout, rows: usize, rng: &mut NoiseRng) -> Vec<f32> {
+        let mut clean = Vec::with_capacity(rows * layout.width());
+        for _ in 0..rows {
+            for _ in 0..layout.continuous() {
+                clean.push(rng.sample::<f32, _>(StandardNormal));
+            }
+            for &k in layout.groups() {
+                let hot = rng.random_range(0..k);
+                clean.extend((0..k).map(|j| if j == hot { 0.0 } else { LOG_ONE_HOT_COLD }));
+            }
+        }
+        clean
+    }
+
+    fn mixed() -> FeatureLayout {
+        FeatureLayout::new(4, vec![2, 5, 17]).unwrap()
+    }
+
+    #[test]
+    fn same_seed_same_bytes() {
+        let layout = mixed();
+        let schedule = NoiseSchedule::default();
+        let mut rng = NoiseRng::seed_from_u64(5);
+        let clean = random_clean(&layout, 64, &mut rng);
+        let levels: Vec<usize> = (0..64).map(|i| i % 20).collect();
+        let run = |seed| {
+            let mut out = Perturbation::default();
+            let mut rng = NoiseRng::seed_from_u64(seed);
+            perturb_batch(&clean, &layout, &schedule, &levels, &mut rng, &mut out).unwrap();
+            out
+        };
+        let (a, b, c) = (run(11), run(11), run(12));
+        let bits = |p: &Perturbation| {
+            p.noisy
+                .iter()
+                .chain(&p.logit_noise)
+                .chain(&p.continuous_target)
+                .map(|v| v.to_bits())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(bits(&a), bits(&b));
+        assert_ne!(bits(&a), bits(&c));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn groups_are_log_probabilities_and_targets_consistent(
+            groups in proptest::collection::vec(2usize..30, 1..6),
+            n_cont in 0usize..4,
+            seed in any::<u64>(),
+        ) {
+            let layout = FeatureLayout::new(n_cont, groups).unwrap();
+            let schedule = NoiseSchedule::default();
+            let mut rng = NoiseRng::seed_from_u64(seed);
+            let rows = 8;
+            let clean = random_clean(&layout, rows, &mut rng);
+            let levels: Vec<usize> = (0..rows).map(|_| rng.random_range(0..20)).collect();
+            let mut out = Perturbation::default();
+            perturb_batch(&clean, &layout, &schedule, &levels, &mut rng, &mut out).unwrap();
+            let width = layout.width();
+            let cw = layout.categorical_width();
+            for b in 0..rows {
+                let tau = out.temperatures[b];
+                let sigma = out.sigmas[b];
+                prop_assert_eq!(f64::from(tau), (schedule.temperature(levels[b]).unwrap() as f32) as f64);
+                for c in 0..n_cont {
+                    // x̃ - x = σ n and target = -n/σ  ⇒  target·σ² = -(x̃ - x).
+                    let diff = out.noisy[b * width + c] - clean[b * width + c];
+                    let t = out.continuous_target[b * n_cont + c];
+                    prop_assert!((t * sigma * sigma + diff).abs() < 1e-4 * (1.0 + diff.abs()));
+                }
+                for range in layout.group_ranges() {
+                    let noisy = &out.noisy[b * width + range.start..b * width + range.end];
+                    let total: f64 = noisy.iter().map(|&v| f64::from(v).exp()).sum();
+                    prop_assert!((total - 1.0).abs() < 1e-5, "exp(x̃) sums to {}", total);
+                    // ε = log x - τ x̃, recomputed here.
+                    let eps = &out.logit_noise[b * cw + range.start - n_cont..b * cw + range.end - n_cont];
+                    for ((e, &z), &xv) in eps.iter().zip(noisy).zip(&clean[b * width + range.start..b * width + range.end]) {
+                        prop_assert!((e - (xv - tau * z)).abs() < 1e-4 * (1.0 + e.abs()));
+                    }
+                    // The target score from ε equals the f64 closed form of the noise at x̃.
+                    let mut target = vec![0.0f32; eps.len()];
+                    concrete_score(eps, tau, &mut target).unwrap();
+                    let log_alpha: Vec<f64> = clean[b * width + range.start..b * width + range.end].iter().map(|&v| f64::from(v)).collect();
+                    let dist = ExpConcrete::new(log_alpha, f64::from(tau)).unwrap();
+                    let x64: Vec<f64> = noisy.iter().map(|&v| f64::from(v)).collect();
+                    let mut exact = vec![0.0; eps.len()];
+                    dist.score(&x64, &mut exact).unwrap();
+                    for (t, e) in target.iter().zip(&exact) {
+                        prop_assert!((f64::from(*t) - e).abs() < 2e-3 * f64::from(tau) * eps.len() as f64, "{} vs {}", t, e);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bad_input_is_an_error_and_draws_nothing() {
+        let layout = mixed();
+        let schedule = NoiseSchedule::default();
+        let mut rng = NoiseRng::seed_from_u64(1);
+        let before = rng.clone();
+        let mut out = Perturbation::default();
+        let clean = vec![0.0; layout.width() * 2];
+        assert!(matches!(
+            perturb_batch(&clean, &layout, &schedule, &[0], &mut rng, &mut out),
+            Err(NoiseError::LengthMismatch { .. })
+        ));
+        assert!(matches!(
+            perturb_batch(&clean, &layout, &schedule, &[0, 20], &mut rng, &mut out),
+            Err(NoiseError::LevelOutOfRange {
+                level: 20,
+                levels: 20
+            })
+        ));
+        assert_eq!(rng, before);
+    }
+
+    #[test]
+    fn high_noise_flattens_low_noise_keeps_the_hot_entry() {
+        // The cold entries start 11.5 below the hot one; dividing by τ = 2 keeps the hot
+        // probability near 1, dividing by τ = 20 brings the vector close to uniform.
+        let layout = FeatureLayout::categorical(vec![6]).unwrap();
+        let schedule = NoiseSchedule::default();
+        let mut rng = NoiseRng::seed_from_u64(3);
+        let rows = 2000;
+        let c = LOG_ONE_HOT_COLD;
+        let clean: Vec<f32> = (0..rows).flat_map(|_| [0.0, c, c, c, c, c]).collect();
+        let mut out = Perturbation::default();
+        let mean_hot =
+            |out: &Perturbation| out.noisy.chunks(6).map(|g| g[0].exp()).sum::<f32>() / rows as f32;
+        perturb_batch(
+            &clean,
+            &layout,
+            &schedule,
+            &vec![19; rows],
+            &mut rng,
+            &mut out,
+        )
+        .unwrap();
+        let low = mean_hot(&out);
+        assert!(low > 0.9, "mean hot probability at τ = 2: {low}");
+        perturb_batch(
+            &clean,
+            &layout,
+            &schedule,
+            &vec![0; rows],
+            &mut rng,
+            &mut out,
+        )
+        .unwrap();
+        let high = mean_hot(&out);
+        assert!(high < 0.45, "mean hot probability at τ = 20: {high}");
+    }
+}
