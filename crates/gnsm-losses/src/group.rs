@@ -40,6 +40,9 @@ struct Padded {
     k_max: usize,
     /// (groups·K_max,) column of the categorical block feeding each padded slot.
     gather: Tensor,
+    /// The same columns counted from the start of a full row (continuous block included),
+    /// so that a network output can be gathered without a copy of its categorical part.
+    gather_row: Tensor,
     /// (categorical width,) padded slot of each categorical column.
     unpad: Tensor,
     /// (1, groups, K_max) f32: 0 for real slots, PAD_LOGIT for padding.
@@ -92,9 +95,11 @@ impl GroupSoftmax {
                     }
                 }
                 let sizes: Vec<f32> = layout.groups().iter().map(|&k| k as f32).collect();
+                let gather_row: Vec<u32> = gather.iter().map(|&c| c + base as u32).collect();
                 Some(Padded {
                     k_max,
                     gather: Tensor::from_vec(gather, g * k_max, device)?,
+                    gather_row: Tensor::from_vec(gather_row, g * k_max, device)?,
                     unpad: Tensor::from_vec(unpad, layout.categorical_width(), device)?,
                     mask: Tensor::from_vec(mask, (1, g, k_max), device)?,
                     sizes: Tensor::from_vec(sizes, (1, g, 1), device)?,
@@ -184,28 +189,64 @@ impl GroupSoftmax {
     /// # Errors
     /// [`LossError::Shape`] for logits of the wrong width, or a candle error.
     pub fn log_softmax(&self, logits: &Tensor) -> Result<Tensor, LossError> {
-        let rows = self.check_logits(logits)?;
+        self.check_logits(logits)?;
+        self.log_softmax_from(logits, 0)
+    }
+
+    /// As [`GroupSoftmax::log_softmax`], from a full network output (B, width) whose
+    /// categorical block starts after the continuous features.
+    ///
+    /// # Errors
+    /// [`LossError::Shape`] for an output of the wrong width, or a candle error.
+    pub fn log_softmax_output(&self, output: &Tensor) -> Result<Tensor, LossError> {
+        self.check_output(output)?;
+        self.log_softmax_from(output, self.layout.continuous())
+    }
+
+    /// The group log-softmax of `x`, whose categorical block starts at column `base`
+    /// (0 or the continuous width).
+    fn log_softmax_from(&self, x: &Tensor, base: usize) -> Result<Tensor, LossError> {
+        let rows = x.dim(0)?;
         match &self.padded {
             Some(p) => {
+                let index = if base == 0 { &p.gather } else { &p.gather_row };
                 let g = self.layout.n_groups();
-                let gathered = logits
-                    .index_select(&p.gather, 1)?
+                let gathered = x
+                    .contiguous()?
+                    .index_select(index, 1)?
                     .reshape((rows, g, p.k_max))?
-                    .broadcast_add(&p.mask.to_dtype(logits.dtype())?)?;
+                    .broadcast_add(&p.mask.to_dtype(x.dtype())?)?;
                 Ok(log_softmax_last(&gathered)?)
             }
             None => {
-                if self.layout.n_groups() == 0 {
-                    return Ok(logits.clone());
-                }
-                let base = self.layout.continuous();
                 let parts = self
                     .layout
                     .group_ranges()
-                    .map(|r| log_softmax_last(&logits.narrow(1, r.start - base, r.len())?))
+                    .map(|r| {
+                        log_softmax_last(&x.narrow(
+                            1,
+                            r.start - self.layout.continuous() + base,
+                            r.len(),
+                        )?)
+                    })
                     .collect::<candle_core::Result<Vec<_>>>()?;
+                if parts.is_empty() {
+                    return Ok(Tensor::zeros((rows, 0), x.dtype(), x.device())?);
+                }
                 Ok(Tensor::cat(&parts, 1)?)
             }
+        }
+    }
+
+    fn check_output(&self, output: &Tensor) -> Result<usize, LossError> {
+        let width = self.layout.width();
+        match output.dims() {
+            &[rows, w] if w == width => Ok(rows),
+            dims => Err(LossError::Shape {
+                what: "network output",
+                expected: vec![dims.first().copied().unwrap_or(0), width],
+                got: dims.to_vec(),
+            }),
         }
     }
 
@@ -241,17 +282,7 @@ impl GroupSoftmax {
     /// # Errors
     /// [`LossError::Shape`] for a wrong width or temperature count, or a candle error.
     pub fn scores(&self, output: &Tensor, temperatures: &Tensor) -> Result<Tensor, LossError> {
-        let width = self.layout.width();
-        let rows = match output.dims() {
-            &[rows, w] if w == width => rows,
-            dims => {
-                return Err(LossError::Shape {
-                    what: "network output",
-                    expected: vec![dims.first().copied().unwrap_or(0), width],
-                    got: dims.to_vec(),
-                })
-            }
-        };
+        let rows = self.check_output(output)?;
         if temperatures.dims() != [rows] {
             return Err(LossError::Shape {
                 what: "temperatures",
@@ -263,18 +294,17 @@ impl GroupSoftmax {
         if self.layout.n_groups() == 0 {
             return Ok(output.clone());
         }
-        let logits = output.narrow(1, n_cont, self.layout.categorical_width())?;
         let tau = temperatures.to_dtype(output.dtype())?;
         let cat = match &self.padded {
             Some(p) => {
                 let tau3 = tau.reshape((rows, 1, 1))?;
-                let probs = self.log_softmax(&logits)?.exp()?;
+                let probs = self.log_softmax_output(output)?.exp()?;
                 let scale = tau3.broadcast_mul(&p.sizes.to_dtype(output.dtype())?)?;
                 self.to_flat(&probs.broadcast_mul(&scale)?.broadcast_sub(&tau3)?)?
             }
             None => {
                 let tau2 = tau.reshape((rows, 1))?;
-                let probs = self.log_softmax(&logits)?.exp()?;
+                let probs = self.log_softmax_output(output)?.exp()?;
                 let base = n_cont;
                 let parts = self
                     .layout

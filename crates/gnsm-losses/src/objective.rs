@@ -205,8 +205,7 @@ impl GnsmLoss {
         let categorical = if layout.n_groups() == 0 {
             zero()?
         } else {
-            let logits = output.narrow(1, layout.continuous(), layout.categorical_width())?;
-            let log_q = self.groups.log_softmax(&logits)?;
+            let log_q = self.groups.log_softmax_output(output)?;
             match (&self.config.objective, &targets.mse_weight) {
                 (CategoricalObjective::Kl, _) => {
                     // KL = Σ p ln p - Σ p ln q; the first term is a constant from the host.

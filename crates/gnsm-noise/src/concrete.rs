@@ -280,7 +280,7 @@ mod tests {
     use super::*;
     use crate::NoiseRng;
     use approx::assert_relative_eq;
-    use proptest::prelude::*;
+    use proptest::prelude::{any, prop_assert, proptest, ProptestConfig};
     use rand::SeedableRng;
 
     /// Central finite difference of the log-density expression, treating x as free in R^K

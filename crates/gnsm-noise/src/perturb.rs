@@ -126,7 +126,7 @@ fn resize(buffer: &mut Vec<f32>, len: usize) {
 mod tests {
     use super::*;
     use crate::{concrete_score, ExpConcrete, NoiseRng, LOG_ONE_HOT_COLD};
-    use proptest::prelude::*;
+    use proptest::prelude::{any, prop_assert, prop_assert_eq, proptest, ProptestConfig};
     use rand::SeedableRng;
 
     fn random_clean(layout: &FeatureLayout, rows: usize, rng: &mut NoiseRng) -> Vec<f32> {
