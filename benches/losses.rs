@@ -58,6 +58,23 @@ fn losses(c: &mut Criterion) {
             });
         }
     }
+    // The phases of the default configuration, separately.
+    let loss = GnsmLoss::new(&layout, LossConfig::default(), &device).unwrap();
+    schedule.sample_levels(&mut rng, rows, &mut levels);
+    perturb_batch(&clean, &layout, &schedule, &levels, &mut rng, &mut noise).unwrap();
+    group.bench_function("phase/targets_host/census_2048", |b| {
+        b.iter(|| loss.targets(&noise, DType::F32).unwrap())
+    });
+    let targets = loss.targets(&noise, DType::F32).unwrap();
+    group.bench_function("phase/fwd_bwd/census_2048", |b| {
+        b.iter(|| {
+            let parts = loss.forward(output.as_tensor(), &targets).unwrap();
+            parts.total.backward().unwrap()
+        })
+    });
+    group.bench_function("phase/fwd/census_2048", |b| {
+        b.iter(|| loss.forward(output.as_tensor(), &targets).unwrap())
+    });
     group.finish();
 }
 

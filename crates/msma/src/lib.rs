@@ -1,11 +1,53 @@
 //! Multiscale Score Matching Analysis (MSMA): from per-level score norms to anomaly scores.
 //!
-//! This crate will hold (see the msma issue), in f64 and without any deep-learning
-//! dependency, so that anyone with score norms from any model can use it:
-//! - `ScoreNorms`, the (N, L) matrix of per-level score norms;
-//! - a `StandardScaler` and a full-covariance `GaussianMixture` (seeded k-means++ start, EM
-//!   with log-sum-exp responsibilities, Cholesky log-densities, BIC);
-//! - model selection over the number of components by the 10th percentile of held-out
-//!   log-likelihood, as in the reference implementation;
-//! - the `Msma` detector and the workspace's small detector trait;
-//! - metrics: average precision and ROC-AUC with exact tie handling, and their curves.
+//! A score network trained at L noise levels gives every record an L-dimensional embedding:
+//! the norms of its score vectors ([`ScoreNorms`]). Inliers concentrate in that space; MSMA
+//! fits a density on the inliers' embeddings — a [`StandardScaler`] then a full-covariance
+//! [`GaussianMixture`] whose number of components is chosen by [`select_components`] — and
+//! scores a record by minus its log-likelihood ([`Msma`]).
+//!
+//! Everything is f64 and free of deep-learning dependencies, so the crate serves anyone with
+//! score norms from any model. It also holds the workspace's detector traits ([`Fit`],
+//! [`Detector`]) and the paper's metrics ([`average_precision`], [`roc_auc`]).
+//!
+//! ```
+//! use msma::{average_precision, Detector, Fit, Matrix, MsmaParams, SelectionParams};
+//! // 200 inlier embeddings on a curve, then score 3 inliers and 2 outliers.
+//! let inliers: Vec<Vec<f64>> = (0..200)
+//!     .map(|i| { let t = i as f64 / 200.0; vec![t, t * t + 0.01 * (50.0 * t).sin()] })
+//!     .collect();
+//! let params = MsmaParams {
+//!     selection: Some(SelectionParams { candidates: vec![2, 3], ..Default::default() }),
+//!     ..Default::default()
+//! };
+//! let detector = params.fit(&Matrix::from_rows(&inliers)?)?;
+//! let test = Matrix::from_rows(&[
+//!     vec![0.2, 0.04], vec![0.5, 0.25], vec![0.8, 0.64], vec![0.5, 0.9], vec![1.5, 0.0],
+//! ])?;
+//! let scores = detector.score(&test)?;
+//! let ap = average_precision(&[false, false, false, true, true], &scores)?;
+//! assert_eq!(ap, 1.0);
+//! # Ok::<(), msma::MsmaError>(())
+//! ```
+
+mod detector;
+mod error;
+pub mod gmm;
+mod io;
+mod matrix;
+pub mod metrics;
+mod norms;
+mod scaler;
+pub mod select;
+
+pub use detector::{Detector, Fit, Msma, MsmaParams};
+pub use error::MsmaError;
+pub use gmm::{FitReport, GaussianMixture, GmmParams};
+pub use io::write_atomic;
+pub use matrix::Matrix;
+pub use metrics::{average_precision, precision_recall_curve, roc_auc, roc_curve};
+pub use norms::{NormKind, ScoreNorms};
+pub use scaler::StandardScaler;
+pub use select::{
+    select_components, CandidateScore, Selection, SelectionCriterion, SelectionParams,
+};

@@ -1,0 +1,538 @@
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::kmeans::kmeans_labels;
+use super::linalg::{add_gram, gemm, precision_cholesky};
+use super::GmmParams;
+use crate::{Matrix, MsmaError};
+
+/// Rows per parallel work item of the E and M steps.
+const CHUNK: usize = 512;
+const LN_2PI: f64 = 1.837_877_066_409_345_5;
+
+/// What happened during a fit.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FitReport {
+    /// Whether EM met `tol` before `max_iter` (best initialisation).
+    pub converged: bool,
+    /// EM iterations of the best initialisation.
+    pub n_iter: usize,
+    /// Final mean log-likelihood per row of the best initialisation (scikit-learn's
+    /// `lower_bound_`).
+    pub lower_bound: f64,
+    /// Mean log-likelihood per row before each M-step, best initialisation.
+    pub history: Vec<f64>,
+    /// Which initialisation won.
+    pub best_init: usize,
+    /// Components re-seeded after losing all their mass (all initialisations).
+    pub reseeded: usize,
+    /// Covariances that needed more diagonal regularisation than `reg_covar` to be positive
+    /// definite (all initialisations and iterations).
+    pub regularised: usize,
+}
+
+/// A fitted full-covariance Gaussian mixture.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GaussianMixture {
+    n_features: usize,
+    weights: Vec<f64>,
+    /// K×D row-major.
+    means: Vec<f64>,
+    /// K blocks of D×D row-major (regularisation included).
+    covariances: Vec<f64>,
+    /// K blocks of the upper-triangular D×D precision factors.
+    precisions_chol: Vec<f64>,
+    /// ln det of each precision factor.
+    log_det: Vec<f64>,
+    report: FitReport,
+}
+
+/// Per-row results of an E-step.
+struct Expectation {
+    /// Mean over rows of the per-row log-likelihood.
+    mean_ll: f64,
+    /// Per-row log-likelihood.
+    row_ll: Vec<f64>,
+    /// N×K responsibilities (probabilities).
+    resp: Vec<f64>,
+}
+
+fn logsumexp(values: &[f64]) -> f64 {
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if max == f64::NEG_INFINITY {
+        return max;
+    }
+    max + values.iter().map(|v| (v - max).exp()).sum::<f64>().ln()
+}
+
+impl GaussianMixture {
+    /// A mixture from explicit parameters: `weights` (K, summing to 1), `means` (K × D) and
+    /// `covariances` (K blocks of D × D, row-major). Useful to score with known parameters or
+    /// to start EM from them ([`GaussianMixture::fit_from`]).
+    ///
+    /// # Errors
+    /// [`MsmaError::Shape`] for inconsistent sizes, [`MsmaError::InvalidParameter`] for
+    /// weights that are negative or do not sum to 1, [`MsmaError::SingularCovariance`] for a
+    /// covariance that is not positive definite.
+    pub fn from_parameters(
+        weights: Vec<f64>,
+        means: &Matrix,
+        covariances: Vec<f64>,
+    ) -> Result<Self, MsmaError> {
+        let k = weights.len();
+        let d = means.cols();
+        if means.rows() != k || covariances.len() != k * d * d {
+            return Err(MsmaError::Shape {
+                what: "mixture parameters",
+                expected: format!("{k} means and {k} covariances of {d}×{d}"),
+                got: format!(
+                    "{} means, {} covariance values",
+                    means.rows(),
+                    covariances.len()
+                ),
+            });
+        }
+        let total: f64 = weights.iter().sum();
+        if weights.iter().any(|w| !(w.is_finite() && *w >= 0.0)) || (total - 1.0).abs() > 1e-6 {
+            return Err(MsmaError::InvalidParameter {
+                name: "weights",
+                value: format!("{weights:?}"),
+                reason: "must be non-negative and sum to 1",
+            });
+        }
+        let mut gmm = Self {
+            n_features: d,
+            weights,
+            means: means.as_slice().to_vec(),
+            covariances,
+            precisions_chol: Vec::new(),
+            log_det: Vec::new(),
+            report: FitReport::default(),
+        };
+        gmm.update_precisions(0.0, false)?;
+        Ok(gmm)
+    }
+
+    /// Fit with `params` (seeded k-means start, EM). See [`GmmParams::fit`].
+    ///
+    /// # Errors
+    /// As [`GmmParams::fit`].
+    pub fn fit(params: &GmmParams, x: &Matrix) -> Result<Self, MsmaError> {
+        Self::check_fit_input(params, x)?;
+        let k = params.n_components;
+        let mut best: Option<Self> = None;
+        let mut reseeded = 0;
+        let mut regularised = 0;
+        for init in 0..params.n_init {
+            let labels = kmeans_labels(
+                x,
+                k,
+                params.kmeans_max_iter,
+                params.seed.wrapping_add(init as u64),
+            );
+            let mut resp = vec![0.0; x.rows() * k];
+            for (i, &l) in labels.iter().enumerate() {
+                resp[i * k + l] = 1.0;
+            }
+            let mut gmm = Self::empty(k, x.cols());
+            gmm.m_step(x, &resp, params.reg_covar, None)?;
+            gmm.run_em(params, x)?;
+            gmm.report.best_init = init;
+            reseeded += gmm.report.reseeded;
+            regularised += gmm.report.regularised;
+            if best
+                .as_ref()
+                .is_none_or(|b| gmm.report.lower_bound > b.report.lower_bound)
+            {
+                best = Some(gmm);
+            }
+        }
+        let mut best = best.expect("n_init >= 1 was checked");
+        best.report.reseeded = reseeded;
+        best.report.regularised = regularised;
+        Ok(best)
+    }
+
+    /// Run EM from this mixture's current parameters (instead of a k-means start), with the
+    /// stopping rules of `params` (its `n_components` must match).
+    ///
+    /// # Errors
+    /// As [`GmmParams::fit`], and [`MsmaError::Shape`] when the sizes do not match.
+    pub fn fit_from(mut self, params: &GmmParams, x: &Matrix) -> Result<Self, MsmaError> {
+        Self::check_fit_input(params, x)?;
+        if params.n_components != self.n_components() || x.cols() != self.n_features {
+            return Err(MsmaError::Shape {
+                what: "initial mixture",
+                expected: format!(
+                    "{} components over {} features",
+                    params.n_components,
+                    x.cols()
+                ),
+                got: format!(
+                    "{} components over {} features",
+                    self.n_components(),
+                    self.n_features
+                ),
+            });
+        }
+        self.report = FitReport::default();
+        self.run_em(params, x)?;
+        Ok(self)
+    }
+
+    fn check_fit_input(params: &GmmParams, x: &Matrix) -> Result<(), MsmaError> {
+        params.check()?;
+        if x.rows() < params.n_components.max(2) {
+            return Err(MsmaError::TooFewRows {
+                what: "GaussianMixture::fit (rows >= components)",
+                needed: params.n_components.max(2),
+                got: x.rows(),
+            });
+        }
+        if x.cols() == 0 {
+            return Err(MsmaError::Shape {
+                what: "features",
+                expected: "at least 1 column".into(),
+                got: "0".into(),
+            });
+        }
+        x.check_finite("mixture input")
+    }
+
+    fn empty(k: usize, d: usize) -> Self {
+        Self {
+            n_features: d,
+            weights: vec![1.0 / k as f64; k],
+            means: vec![0.0; k * d],
+            covariances: vec![0.0; k * d * d],
+            precisions_chol: vec![0.0; k * d * d],
+            log_det: vec![0.0; k],
+            report: FitReport::default(),
+        }
+    }
+
+    fn run_em(&mut self, params: &GmmParams, x: &Matrix) -> Result<(), MsmaError> {
+        let mut lower_bound = f64::NEG_INFINITY;
+        let mut reseed_budget = self.n_components();
+        for iter in 1..=params.max_iter {
+            let previous = lower_bound;
+            let e = self.e_step(x);
+            let reseed = if reseed_budget > 0 {
+                Some(&e.row_ll[..])
+            } else {
+                None
+            };
+            let done = self.m_step(x, &e.resp, params.reg_covar, reseed)?;
+            reseed_budget = reseed_budget.saturating_sub(done);
+            lower_bound = e.mean_ll;
+            self.report.history.push(lower_bound);
+            self.report.n_iter = iter;
+            if (lower_bound - previous).abs() < params.tol {
+                self.report.converged = true;
+                break;
+            }
+        }
+        self.report.lower_bound = lower_bound;
+        Ok(())
+    }
+
+    /// Number of components K.
+    pub fn n_components(&self) -> usize {
+        self.weights.len()
+    }
+
+    /// Number of features D.
+    pub fn n_features(&self) -> usize {
+        self.n_features
+    }
+
+    /// Mixture weights.
+    pub fn weights(&self) -> &[f64] {
+        &self.weights
+    }
+
+    /// Component means, K × D.
+    pub fn means(&self) -> Matrix {
+        Matrix::new(self.n_components(), self.n_features, self.means.clone())
+            .expect("consistent sizes")
+    }
+
+    /// Covariance of component `k`, D × D row-major (regularisation included).
+    pub fn covariance(&self, k: usize) -> &[f64] {
+        let dd = self.n_features * self.n_features;
+        &self.covariances[k * dd..(k + 1) * dd]
+    }
+
+    /// What happened during the fit.
+    pub fn report(&self) -> &FitReport {
+        &self.report
+    }
+
+    /// Free parameters of a full-covariance mixture: K·D(D+1)/2 + K·D + K - 1.
+    pub fn n_parameters(&self) -> usize {
+        let (k, d) = (self.n_components(), self.n_features);
+        k * d * (d + 1) / 2 + k * d + k - 1
+    }
+
+    fn check_input(&self, x: &Matrix) -> Result<(), MsmaError> {
+        if x.cols() != self.n_features {
+            return Err(MsmaError::Shape {
+                what: "features to score",
+                expected: self.n_features.to_string(),
+                got: x.cols().to_string(),
+            });
+        }
+        x.check_finite("rows to score")
+    }
+
+    /// `ln w_k + ln N(x_i | μ_k, Σ_k)` for every row and component, N×K.
+    fn weighted_log_prob(&self, x: &Matrix) -> Vec<f64> {
+        let (k, d) = (self.n_components(), self.n_features);
+        let n = x.rows();
+        let mut out = vec![0.0; n * k];
+        let log_w: Vec<f64> = self.weights.iter().map(|w| w.ln()).collect();
+        x.as_slice()
+            .par_chunks(CHUNK * d)
+            .zip(out.par_chunks_mut(CHUNK * k))
+            .for_each(|(rows, out)| {
+                let c = rows.len() / d;
+                let mut centered = vec![0.0; c * d];
+                let mut y = vec![0.0; c * d];
+                for comp in 0..k {
+                    let mean = &self.means[comp * d..(comp + 1) * d];
+                    for (dst, src) in centered.chunks_exact_mut(d).zip(rows.chunks_exact(d)) {
+                        for ((o, v), m) in dst.iter_mut().zip(src).zip(mean) {
+                            *o = v - m;
+                        }
+                    }
+                    let p = &self.precisions_chol[comp * d * d..(comp + 1) * d * d];
+                    gemm(c, d, d, 1.0, &centered, p, 0.0, &mut y);
+                    let constant = log_w[comp] + self.log_det[comp] - 0.5 * d as f64 * LN_2PI;
+                    for (i, yi) in y.chunks_exact(d).enumerate() {
+                        let sq: f64 = yi.iter().map(|v| v * v).sum();
+                        out[i * k + comp] = constant - 0.5 * sq;
+                    }
+                }
+            });
+        out
+    }
+
+    fn e_step(&self, x: &Matrix) -> Expectation {
+        let k = self.n_components();
+        let mut resp = self.weighted_log_prob(x);
+        let row_ll: Vec<f64> = resp
+            .par_chunks_mut(k)
+            .map(|row| {
+                let lse = logsumexp(row);
+                row.iter_mut().for_each(|v| *v = (*v - lse).exp());
+                lse
+            })
+            .collect();
+        let mean_ll = row_ll.iter().sum::<f64>() / x.rows() as f64;
+        Expectation {
+            mean_ll,
+            row_ll,
+            resp,
+        }
+    }
+
+    /// M-step from responsibilities; with `reseed`, components with (almost) no mass are
+    /// moved to the worst-explained rows. Returns the number of re-seeded components.
+    fn m_step(
+        &mut self,
+        x: &Matrix,
+        resp: &[f64],
+        reg: f64,
+        reseed: Option<&[f64]>,
+    ) -> Result<usize, MsmaError> {
+        let (k, d, n) = (self.n_components(), self.n_features, x.rows());
+        // nk and Σ r x, accumulated per chunk in parallel.
+        let (mut nk, sums) = x
+            .as_slice()
+            .par_chunks(CHUNK * d)
+            .zip(resp.par_chunks(CHUNK * k))
+            .map(|(rows, r)| {
+                let mut nk = vec![0.0; k];
+                let mut sums = vec![0.0; k * d];
+                for (row, ri) in rows.chunks_exact(d).zip(r.chunks_exact(k)) {
+                    for comp in 0..k {
+                        nk[comp] += ri[comp];
+                        let s = &mut sums[comp * d..(comp + 1) * d];
+                        s.iter_mut().zip(row).for_each(|(s, v)| *s += ri[comp] * v);
+                    }
+                }
+                (nk, sums)
+            })
+            .reduce(
+                || (vec![0.0; k], vec![0.0; k * d]),
+                |mut a, b| {
+                    a.0.iter_mut().zip(&b.0).for_each(|(x, y)| *x += y);
+                    a.1.iter_mut().zip(&b.1).for_each(|(x, y)| *x += y);
+                    a
+                },
+            );
+        nk.iter_mut().for_each(|v| *v += 10.0 * f64::EPSILON);
+        for comp in 0..k {
+            for j in 0..d {
+                self.means[comp * d + j] = sums[comp * d + j] / nk[comp];
+            }
+        }
+        // Weighted scatter Σ r (x-μ)(x-μ)ᵀ via Gram matrices of sqrt(r)-scaled centred rows.
+        let means = &self.means;
+        let scatter = x
+            .as_slice()
+            .par_chunks(CHUNK * d)
+            .zip(resp.par_chunks(CHUNK * k))
+            .map(|(rows, r)| {
+                let c = rows.len() / d;
+                let mut a = vec![0.0; c * d];
+                let mut gram = vec![0.0; k * d * d];
+                for comp in 0..k {
+                    let mean = &means[comp * d..(comp + 1) * d];
+                    for ((dst, src), ri) in a
+                        .chunks_exact_mut(d)
+                        .zip(rows.chunks_exact(d))
+                        .zip(r.chunks_exact(k))
+                    {
+                        let w = ri[comp].sqrt();
+                        dst.iter_mut()
+                            .zip(src)
+                            .zip(mean)
+                            .for_each(|((o, v), m)| *o = w * (v - m));
+                    }
+                    add_gram(c, d, &a, &mut gram[comp * d * d..(comp + 1) * d * d]);
+                }
+                gram
+            })
+            .reduce(
+                || vec![0.0; k * d * d],
+                |mut a, b| {
+                    a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+                    a
+                },
+            );
+        for comp in 0..k {
+            let block = &mut self.covariances[comp * d * d..(comp + 1) * d * d];
+            for (o, s) in block
+                .iter_mut()
+                .zip(&scatter[comp * d * d..(comp + 1) * d * d])
+            {
+                *o = s / nk[comp];
+            }
+            for j in 0..d {
+                block[j * d + j] += reg;
+            }
+        }
+
+        let mut reseeded = 0;
+        if let Some(row_ll) = reseed {
+            let dead: Vec<usize> = (0..k).filter(|&c| nk[c] < 0.5).collect();
+            if !dead.is_empty() {
+                let mut worst: Vec<usize> = (0..n).collect();
+                worst.sort_by(|&a, &b| row_ll[a].total_cmp(&row_ll[b]));
+                let variance = column_variance(x);
+                for (comp, &row) in dead.iter().zip(&worst) {
+                    self.means[comp * d..(comp + 1) * d].copy_from_slice(x.row(row));
+                    let block = &mut self.covariances[comp * d * d..(comp + 1) * d * d];
+                    block.fill(0.0);
+                    for j in 0..d {
+                        block[j * d + j] = variance[j] + reg.max(1e-6);
+                    }
+                    nk[*comp] = 1.0;
+                    reseeded += 1;
+                }
+            }
+        }
+        let total: f64 = nk.iter().sum();
+        self.weights = nk.iter().map(|v| v / total).collect();
+        self.update_precisions(reg, true)?;
+        self.report.reseeded += reseeded;
+        Ok(reseeded)
+    }
+
+    fn update_precisions(&mut self, reg: f64, count: bool) -> Result<(), MsmaError> {
+        let (k, d) = (self.n_components(), self.n_features);
+        self.precisions_chol.resize(k * d * d, 0.0);
+        self.log_det.resize(k, 0.0);
+        for comp in 0..k {
+            let cov = &self.covariances[comp * d * d..(comp + 1) * d * d];
+            let (p, log_det, extra) =
+                precision_cholesky(cov, d, reg).ok_or(MsmaError::SingularCovariance {
+                    component: comp,
+                    reg: reg.max(1e-10) * 1e11,
+                })?;
+            if extra > 0.0 {
+                let block = &mut self.covariances[comp * d * d..(comp + 1) * d * d];
+                for j in 0..d {
+                    block[j * d + j] += extra;
+                }
+                if count {
+                    self.report.regularised += 1;
+                }
+            }
+            self.precisions_chol[comp * d * d..(comp + 1) * d * d].copy_from_slice(&p);
+            self.log_det[comp] = log_det;
+        }
+        Ok(())
+    }
+
+    /// Per-row log-likelihood `ln p(x)` under the mixture (scikit-learn's `score_samples`).
+    ///
+    /// # Errors
+    /// [`MsmaError::Shape`] for a different number of features, [`MsmaError::NonFinite`] for
+    /// NaN or infinite values.
+    pub fn score_samples(&self, x: &Matrix) -> Result<Vec<f64>, MsmaError> {
+        self.check_input(x)?;
+        let k = self.n_components();
+        Ok(self
+            .weighted_log_prob(x)
+            .par_chunks(k)
+            .map(logsumexp)
+            .collect())
+    }
+
+    /// Mean log-likelihood per row (scikit-learn's `score`).
+    ///
+    /// # Errors
+    /// As [`GaussianMixture::score_samples`].
+    pub fn score(&self, x: &Matrix) -> Result<f64, MsmaError> {
+        let ll = self.score_samples(x)?;
+        Ok(ll.iter().sum::<f64>() / ll.len().max(1) as f64)
+    }
+
+    /// Posterior probability of each component for each row, N × K.
+    ///
+    /// # Errors
+    /// As [`GaussianMixture::score_samples`].
+    pub fn predict_proba(&self, x: &Matrix) -> Result<Matrix, MsmaError> {
+        self.check_input(x)?;
+        let e = self.e_step(x);
+        Matrix::new(x.rows(), self.n_components(), e.resp)
+    }
+
+    /// Bayesian information criterion on `x`: `-2·Σ ln p(x_i) + n_parameters·ln N`
+    /// (lower is better).
+    ///
+    /// # Errors
+    /// As [`GaussianMixture::score_samples`].
+    pub fn bic(&self, x: &Matrix) -> Result<f64, MsmaError> {
+        let ll: f64 = self.score_samples(x)?.iter().sum();
+        Ok(-2.0 * ll + self.n_parameters() as f64 * (x.rows() as f64).ln())
+    }
+}
+
+fn column_variance(x: &Matrix) -> Vec<f64> {
+    let (n, d) = (x.rows() as f64, x.cols());
+    let mut mean = vec![0.0; d];
+    for row in x.iter_rows() {
+        mean.iter_mut().zip(row).for_each(|(m, v)| *m += v / n);
+    }
+    let mut var = vec![0.0; d];
+    for row in x.iter_rows() {
+        var.iter_mut()
+            .zip(row)
+            .zip(&mean)
+            .for_each(|((s, v), m)| *s += (v - m) * (v - m) / n);
+    }
+    var
+}
