@@ -193,12 +193,14 @@ impl Msma {
         }
         match value.get("version").and_then(serde_json::Value::as_u64) {
             Some(v) if v <= u64::from(VERSION) => {}
-            other => return Err(MsmaError::Format {
-                path: shown,
-                reason: format!(
+            other => {
+                return Err(MsmaError::Format {
+                    path: shown,
+                    reason: format!(
                     "format version {other:?} is not supported (this build reads up to {VERSION})"
                 ),
-            }),
+                })
+            }
         }
         let saved: Saved = serde_json::from_value(value).map_err(|e| MsmaError::Format {
             path: shown,

@@ -2,7 +2,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::kmeans::kmeans_labels;
-use super::linalg::{add_gram, gemm, precision_cholesky};
+use super::linalg::{add_gram, matmul, precision_cholesky};
 use super::GmmParams;
 use crate::{Matrix, MsmaError};
 
@@ -306,7 +306,7 @@ impl GaussianMixture {
                         }
                     }
                     let p = &self.precisions_chol[comp * d * d..(comp + 1) * d * d];
-                    gemm(c, d, d, 1.0, &centered, p, 0.0, &mut y);
+                    matmul(c, d, d, &centered, p, &mut y);
                     let constant = log_w[comp] + self.log_det[comp] - 0.5 * d as f64 * LN_2PI;
                     for (i, yi) in y.chunks_exact(d).enumerate() {
                         let sq: f64 = yi.iter().map(|v| v * v).sum();

@@ -3,20 +3,11 @@
 
 use nalgebra::DMatrix;
 
-/// `c = alpha·a·b + beta·c` for row-major `a` (m×k), `b` (k×n), `c` (m×n).
-pub(crate) fn gemm(
-    m: usize,
-    k: usize,
-    n: usize,
-    alpha: f64,
-    a: &[f64],
-    b: &[f64],
-    beta: f64,
-    c: &mut [f64],
-) {
+/// `c = a·b` for row-major `a` (m×k), `b` (k×n), `c` (m×n).
+pub(crate) fn matmul(m: usize, k: usize, n: usize, a: &[f64], b: &[f64], c: &mut [f64]) {
     assert!(
         a.len() >= m * k && b.len() >= k * n && c.len() >= m * n,
-        "gemm: buffer too small"
+        "matmul: buffer too small"
     );
     if m == 0 || n == 0 {
         return;
@@ -29,14 +20,14 @@ pub(crate) fn gemm(
             m,
             k,
             n,
-            alpha,
+            1.0,
             a.as_ptr(),
             k as isize,
             1,
             b.as_ptr(),
             n as isize,
             1,
-            beta,
+            0.0,
             c.as_mut_ptr(),
             n as isize,
             1,
@@ -54,7 +45,7 @@ pub(crate) fn add_gram(rows: usize, d: usize, a: &[f64], c: &mut [f64]) {
         return;
     }
     #[allow(unsafe_code)]
-    // SAFETY: as in `gemm`; aᵀ is `a` read with swapped strides (row stride 1, column
+    // SAFETY: as in `matmul`; aᵀ is `a` read with swapped strides (row stride 1, column
     // stride d), which stays inside `a`'s checked length.
     unsafe {
         matrixmultiply::dgemm(
@@ -117,11 +108,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn gemm_and_gram() {
+    fn matmul_and_gram() {
         let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]; // 2×3
         let b = [1.0, 0.0, 0.0, 1.0, 1.0, 1.0]; // 3×2
         let mut c = [0.0; 4];
-        gemm(2, 3, 2, 1.0, &a, &b, 0.0, &mut c);
+        matmul(2, 3, 2, &a, &b, &mut c);
         assert_eq!(c, [4.0, 5.0, 10.0, 11.0]);
         let mut g = [0.0; 9];
         add_gram(2, 3, &a, &mut g);
