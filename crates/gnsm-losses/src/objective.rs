@@ -131,41 +131,37 @@ impl GnsmLoss {
         let dims = self.groups.native_dims(rows);
         let batch = rows.max(1) as f64;
 
-        // softmax(ε) per group, and Σ p ln p (xlogy: 0 ln 0 = 0) in f64.
-        let mut probs = vec![0f32; rows * cw];
-        let mut p_log_p = 0f64;
-        let mut weights = match self.config.objective {
-            CategoricalObjective::Mse => Some(vec![0f32; rows * cw]),
+        // softmax(ε) per group and Σ p ln p come with the perturbation; MSE adds its weights.
+        if noise.target_probs.len() != rows * cw || noise.target_neg_entropy.len() != rows {
+            return Err(LossError::Shape {
+                what: "target probabilities of the perturbation",
+                expected: vec![rows, cw],
+                got: vec![noise.target_probs.len(), noise.target_neg_entropy.len()],
+            });
+        }
+        let p_log_p: f64 = noise.target_neg_entropy.iter().sum();
+        let weights = match self.config.objective {
             CategoricalObjective::Kl => None,
-        };
-        for b in 0..rows {
-            let tau = f64::from(noise.temperatures[b]);
-            for range in layout.group_ranges() {
-                let cols = b * cw + range.start - n_cont..b * cw + range.end - n_cont;
-                let eps = &noise.logit_noise[cols.clone()];
-                let max = eps.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let sum: f64 = eps.iter().map(|&e| f64::from(e - max).exp()).sum();
-                for (p, &e) in probs[cols.clone()].iter_mut().zip(eps) {
-                    let log_p = f64::from(e - max) - sum.ln();
-                    let pv = log_p.exp();
-                    *p = pv as f32;
-                    if pv > 0.0 {
-                        p_log_p += pv * log_p;
+            CategoricalObjective::Mse => {
+                let mut w = vec![0f32; rows * cw];
+                for (b, row) in w.chunks_exact_mut(cw.max(1)).enumerate().take(rows) {
+                    let tau = f64::from(noise.temperatures[b]);
+                    for range in layout.group_ranges() {
+                        let k = range.len() as f64;
+                        row[range.start - n_cont..range.end - n_cont]
+                            .fill((0.5 * tau * tau * k * k / batch) as f32);
                     }
                 }
-                if let Some(w) = weights.as_mut() {
-                    let k = range.len() as f64;
-                    w[cols].fill((0.5 * tau * tau * k * k / batch) as f32);
-                }
+                Some(w)
             }
-        }
+        };
         let upload = |host: Vec<f32>| -> Result<Tensor, LossError> {
             Ok(Tensor::from_vec(host, dims.clone(), device)?.to_dtype(dtype)?)
         };
         let probs = if cw == 0 {
             self.groups.native_zeros(rows, dtype)?
         } else {
-            upload(self.groups.arrange_host(&probs, rows, 0.0)?)?
+            upload(self.groups.arrange_host(&noise.target_probs, rows, 0.0)?)?
         };
         let mse_weight = match weights {
             Some(w) if cw > 0 => Some(upload(self.groups.arrange_host(&w, rows, 0.0)?)?),

@@ -65,11 +65,12 @@ fn naive_loss(
     for b in 0..noise.rows {
         let tau = f64::from(noise.temperatures[b]);
         for r in layout.group_ranges() {
-            let eps: Vec<f64> = noise.logit_noise[b * cw + r.start - c..b * cw + r.end - c]
+            // The target softmax(ε) as the perturbation delivers it (gnsm-noise tests check it
+            // against softmax of the logit noise).
+            let p: Vec<f64> = noise.target_probs[b * cw + r.start - c..b * cw + r.end - c]
                 .iter()
                 .map(|&v| f64::from(v))
                 .collect();
-            let p = softmax(&eps);
             let q = softmax(&output[b * w + r.start..b * w + r.end]);
             let k = r.len() as f64;
             total += match objective {
@@ -169,6 +170,8 @@ fn hand_computed_values() {
         rows: 1,
         noisy: vec![0.0; 3],
         logit_noise: vec![0.0, 0.0],
+        target_probs: vec![0.5, 0.5],
+        target_neg_entropy: vec![0.5f64.ln()],
         continuous_target: vec![1.5],
         temperatures: vec![2.0],
         sigmas: vec![0.5],

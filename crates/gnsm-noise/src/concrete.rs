@@ -19,11 +19,19 @@ pub fn gumbel(u: f64) -> f64 {
     -(-(u + GUMBEL_EPS).ln() + GUMBEL_EPS).ln()
 }
 
-/// [`gumbel`] in f32, the precision of the batch perturbation (and of the reference).
+/// `e^{-g}` for the f32 Gumbel sample `g` of [`gumbel`]: `-ln(u + 1e-20) + 1e-20`, the
+/// inner part of the reference's transform (f32, the precision of the batch perturbation and
+/// of the reference).
 #[inline]
-pub(crate) fn gumbel_f32(u: f32) -> f32 {
+pub(crate) fn exp_neg_gumbel_f32(u: f32) -> f32 {
     const EPS: f32 = 1e-20;
-    -(-(u + EPS).ln() + EPS).ln()
+    -(u + EPS).ln() + EPS
+}
+
+/// [`gumbel`] in f32.
+#[cfg(test)]
+pub(crate) fn gumbel_f32(u: f32) -> f32 {
+    -exp_neg_gumbel_f32(u).ln()
 }
 
 /// `ln Σ exp(v)`, computed stably. `-inf` for an empty slice.

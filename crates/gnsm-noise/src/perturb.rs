@@ -1,7 +1,7 @@
 use rand::Rng;
 use rand_distr::StandardNormal;
 
-use crate::concrete::gumbel_f32;
+use crate::concrete::exp_neg_gumbel_f32;
 use crate::{FeatureLayout, NoiseError, NoiseSchedule};
 
 /// A perturbed batch and its score-matching targets, row-major f32, as produced by
@@ -18,6 +18,13 @@ pub struct Perturbation {
     /// score target of group d is `-τ + τ·K_d·softmax(ε_d)`; the KL objective matches
     /// `softmax(ε_d)`.
     pub logit_noise: Vec<f32>,
+    /// `softmax(ε)` per group, B × categorical width: the KL objective's target. Since
+    /// `ε = -g + const` within a group, it equals `softmax(-g)` and comes free with the
+    /// Gumbel draws (`e^{-g} = -ln(u + 1e-20) + 1e-20`), more accurately than from `ε` in f32.
+    pub target_probs: Vec<f32>,
+    /// `Σ_groups Σ_k p_k ln p_k` per row, for `p = softmax(ε)`: the constant part of the KL
+    /// objective (B values, computed in f64).
+    pub target_neg_entropy: Vec<f64>,
     /// The continuous score target `-(x̃ - x)/σ² = -n/σ`, B × continuous.
     pub continuous_target: Vec<f32>,
     /// τ of each row.
@@ -70,6 +77,8 @@ pub fn perturb_batch<R: Rng + ?Sized>(
     out.rows = rows;
     resize(&mut out.noisy, rows * width);
     resize(&mut out.logit_noise, rows * cat_width);
+    resize(&mut out.target_probs, rows * cat_width);
+    out.target_neg_entropy.clear();
     resize(&mut out.continuous_target, rows * n_cont);
     out.levels.clear();
     out.levels.extend_from_slice(levels);
@@ -96,14 +105,29 @@ pub fn perturb_batch<R: Rng + ?Sized>(
         }
 
         let eps_row = &mut out.logit_noise[b * cat_width..(b + 1) * cat_width];
+        let probs_row = &mut out.target_probs[b * cat_width..(b + 1) * cat_width];
         let inv_tau = 1.0 / tau;
+        let mut neg_entropy = 0f64;
         for range in layout.group_ranges() {
             let xg = &x[range.clone()];
             let zg = &mut noisy[range.clone()];
+            let pg = &mut probs_row[range.start - n_cont..range.end - n_cont];
             let mut max = f32::NEG_INFINITY;
-            for (z, &xv) in zg.iter_mut().zip(xg) {
-                *z = (xv + gumbel_f32(rng.random::<f32>())) * inv_tau;
+            let mut exp_neg_g_sum = 0f32;
+            for ((z, p), &xv) in zg.iter_mut().zip(pg.iter_mut()).zip(xg) {
+                // e^{-g}, then g itself: the reference's guarded Gumbel transform.
+                let exp_neg_g = exp_neg_gumbel_f32(rng.random::<f32>());
+                *p = exp_neg_g;
+                exp_neg_g_sum += exp_neg_g;
+                *z = (xv - exp_neg_g.ln()) * inv_tau;
                 max = max.max(*z);
+            }
+            let inv_sum = 1.0 / exp_neg_g_sum;
+            let ln_sum = f64::from(exp_neg_g_sum).ln();
+            for p in pg.iter_mut() {
+                // p ln p with ln p = ln e^{-g} - ln Σ e^{-g}.
+                neg_entropy += f64::from(*p * inv_sum) * (f64::from(*p).ln() - ln_sum);
+                *p *= inv_sum;
             }
             let sum: f32 = zg.iter().map(|z| (z - max).exp()).sum();
             let lse = max + sum.ln();
@@ -113,6 +137,7 @@ pub fn perturb_batch<R: Rng + ?Sized>(
                 *e = xv - tau * *z;
             }
         }
+        out.target_neg_entropy.push(neg_entropy);
     }
     Ok(())
 }
@@ -193,6 +218,9 @@ mod tests {
             let width = layout.width();
             let cw = layout.categorical_width();
             for b in 0..rows {
+                let p = &out.target_probs[b * cw..(b + 1) * cw];
+                let h: f64 = p.iter().filter(|&&v| v > 0.0).map(|&v| f64::from(v) * f64::from(v).ln()).sum();
+                prop_assert!((h - out.target_neg_entropy[b]).abs() < 1e-4 * (1.0 + h.abs()), "{} vs {}", h, out.target_neg_entropy[b]);
                 let tau = out.temperatures[b];
                 let sigma = out.sigmas[b];
                 prop_assert_eq!(f64::from(tau), (schedule.temperature(levels[b]).unwrap() as f32) as f64);
@@ -210,6 +238,14 @@ mod tests {
                     let eps = &out.logit_noise[b * cw + range.start - n_cont..b * cw + range.end - n_cont];
                     for ((e, &z), &xv) in eps.iter().zip(noisy).zip(&clean[b * width + range.start..b * width + range.end]) {
                         prop_assert!((e - (xv - tau * z)).abs() < 1e-4 * (1.0 + e.abs()));
+                    }
+                    // The free target probabilities equal softmax(ε).
+                    let probs = &out.target_probs[b * cw + range.start - n_cont..b * cw + range.end - n_cont];
+                    let max_e = eps.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    let total_e: f64 = eps.iter().map(|&e| f64::from(e - max_e).exp()).sum();
+                    for (&p, &e) in probs.iter().zip(eps) {
+                        let expected = f64::from(e - max_e).exp() / total_e;
+                        prop_assert!((f64::from(p) - expected).abs() < 1e-4, "{} vs {}", p, expected);
                     }
                     // The target score from ε equals the f64 closed form of the noise at x̃.
                     let mut target = vec![0.0f32; eps.len()];

@@ -6,7 +6,7 @@ use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-/// `n` rows of dimension `d` from a `k`-component mixture with random means (spread 3) and
+/// `n` rows of dimension `d` from a `k`-component mixture with random means (spread 0.6, so components overlap and EM needs many iterations) and
 /// random correlated covariances (x = μ + A z, A lower-triangular with entries up to 0.5
 /// and a diagonal in [0.5, 1.5]).
 pub fn known_mixture(n: usize, d: usize, k: usize, seed: u64) -> Matrix {
