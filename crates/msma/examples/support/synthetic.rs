@@ -14,7 +14,7 @@ pub fn known_mixture(n: usize, d: usize, k: usize, seed: u64) -> Matrix {
     let means: Vec<Vec<f64>> = (0..k)
         .map(|_| {
             (0..d)
-                .map(|_| 3.0 * rng.sample::<f64, _>(StandardNormal))
+                .map(|_| 0.6 * rng.sample::<f64, _>(StandardNormal))
                 .collect()
         })
         .collect();
