@@ -1,0 +1,179 @@
+use std::path::{Path, PathBuf};
+
+use crate::encode::rows_with_label;
+use crate::{CsvOptions, DataError, Schema, SchemaOptions, Table, UnseenPolicy};
+
+/// Where the encoder's vocabulary comes from in the reference code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Vocabulary {
+    /// All inlier (label 0) rows — every dataset but probe.
+    Inliers,
+    /// All rows — probe, where 24 `service` and 3 `flag` values occur only in anomalies.
+    AllRows,
+}
+
+/// The seven datasets of the paper's Table 2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PaperDataset {
+    /// UCI Bank Marketing (nominal attributes).
+    Bank,
+    /// KDD Census-Income (28 categorical + 5 continuous, as the reference).
+    Census,
+    /// UCI Chess (KRKOpt), class "zero" vs. all.
+    Chess,
+    /// UCI Contraceptive Method Choice.
+    Cmc,
+    /// KDD Cup 1999 probe attacks vs. normal.
+    Probe,
+    /// UCI Solar Flare, class F vs. all.
+    Solar,
+    /// KDD Cup 1999 user-to-root attacks vs. normal.
+    U2r,
+}
+
+/// A paper dataset, read and encoded as the reference does.
+#[derive(Debug, Clone)]
+pub struct PaperData {
+    /// Which dataset.
+    pub dataset: PaperDataset,
+    /// The raw table.
+    pub table: Table,
+    /// The fitted schema (vocabulary per [`PaperDataset::vocabulary`]).
+    pub schema: Schema,
+    /// `true` for anomalies, per row.
+    pub labels: Vec<bool>,
+}
+
+impl PaperDataset {
+    /// All seven, in Table 2 order.
+    pub const ALL: [Self; 7] = [
+        Self::Bank,
+        Self::Census,
+        Self::Chess,
+        Self::Cmc,
+        Self::Probe,
+        Self::Solar,
+        Self::U2r,
+    ];
+
+    /// Lower-case name (`bank`, `census`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Bank => "bank",
+            Self::Census => "census",
+            Self::Chess => "chess",
+            Self::Cmc => "cmc",
+            Self::Probe => "probe",
+            Self::Solar => "solar",
+            Self::U2r => "u2r",
+        }
+    }
+
+    /// Look a dataset up by name (case-insensitive).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|d| d.name().eq_ignore_ascii_case(name))
+    }
+
+    /// File name inside the data directory.
+    pub fn file(self) -> &'static str {
+        match self {
+            Self::Bank => "bank.csv",
+            Self::Census => "census.csv.gz",
+            Self::Chess => "chess.csv",
+            Self::Cmc => "cmc.csv",
+            Self::Probe => "probe.csv",
+            Self::Solar => "solar.csv",
+            Self::U2r => "u2r.csv",
+        }
+    }
+
+    /// Columns the reference treats as continuous (census only: att3, att4, att37, att39,
+    /// att41 — codes read as numbers by pandas in the reference's pickle).
+    pub fn continuous(self) -> &'static [&'static str] {
+        match self {
+            Self::Census => &["att3", "att4", "att37", "att39", "att41"],
+            _ => &[],
+        }
+    }
+
+    /// Where the reference fits its one-hot vocabulary.
+    pub fn vocabulary(self) -> Vocabulary {
+        match self {
+            Self::Probe => Vocabulary::AllRows,
+            _ => Vocabulary::Inliers,
+        }
+    }
+
+    /// (one-hot width, continuous features) of the paper's Table 1.
+    pub fn table1_width(self) -> (usize, usize) {
+        match self {
+            Self::Bank => (53, 0),
+            Self::Census => (396, 5),
+            Self::Chess => (40, 0),
+            Self::Cmc => (25, 0),
+            Self::Probe => (67, 0),
+            Self::Solar => (41, 0),
+            Self::U2r => (40, 0),
+        }
+    }
+
+    /// Read the file from `dir` and fit the schema as the reference does: label column
+    /// `label` (1 = anomaly), vocabulary per [`PaperDataset::vocabulary`], continuous
+    /// statistics on the inliers, no unseen slot (the reference's one-hot encoder has none;
+    /// its vocabulary covers every row it encodes).
+    ///
+    /// # Errors
+    /// Any read or schema error, naming the file.
+    pub fn load(self, dir: &Path) -> Result<PaperData, DataError> {
+        let table = Table::read(dir.join(self.file()), &CsvOptions::default())?;
+        let options = SchemaOptions {
+            continuous: self.continuous().iter().map(|s| (*s).to_owned()).collect(),
+            label: Some("label".into()),
+            anomaly_value: Some("1".into()),
+            unseen: UnseenPolicy::Error,
+            // `?` is a real category of census; no continuous column has missing cells.
+            missing_values: Vec::new(),
+            ..Default::default()
+        };
+        let mut schema = Schema::infer(&table, &options)?;
+        let inliers = rows_with_label(&schema, &table, false)?;
+        // Continuous statistics always come from the inliers; the vocabulary of probe from
+        // every row. Fitting on all rows first and then re-fitting the continuous columns on
+        // the inliers gives exactly that.
+        match self.vocabulary() {
+            Vocabulary::Inliers => schema.fit(&table, &inliers)?,
+            Vocabulary::AllRows => {
+                let all: Vec<usize> = (0..table.rows()).collect();
+                let mut on_inliers = schema.clone();
+                on_inliers.fit(&table, &inliers)?;
+                schema.fit(&table, &all)?;
+                for (col, fitted) in schema.columns.iter_mut().zip(&on_inliers.columns) {
+                    col.mean = fitted.mean;
+                    col.std = fitted.std;
+                }
+            }
+        }
+        let labels = crate::encode::labels_of(&schema, &table)?;
+        Ok(PaperData {
+            dataset: self,
+            table,
+            schema,
+            labels,
+        })
+    }
+}
+
+/// The data directory: `GNSM_DATA_DIR` if set, else the first `shared/data` found beside the
+/// current directory or one of its ancestors (the project's `../shared/data`).
+pub fn default_data_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("GNSM_DATA_DIR") {
+        return Some(PathBuf::from(dir));
+    }
+    let cwd = std::env::current_dir().ok()?;
+    cwd.ancestors()
+        .filter_map(Path::parent)
+        .map(|p| p.join("shared").join("data"))
+        .find(|p| p.is_dir())
+}
