@@ -114,19 +114,22 @@ pub fn perturb_batch<R: Rng + ?Sized>(
             let pg = &mut probs_row[range.start - n_cont..range.end - n_cont];
             let mut max = f32::NEG_INFINITY;
             let mut exp_neg_g_sum = 0f32;
+            let mut e_ln_e_sum = 0f64;
             for ((z, p), &xv) in zg.iter_mut().zip(pg.iter_mut()).zip(xg) {
-                // e^{-g}, then g itself: the reference's guarded Gumbel transform.
+                // e^{-g} = -ln(u + 1e-20) + 1e-20, then -g = ln e^{-g}: the reference's
+                // guarded Gumbel transform.
                 let exp_neg_g = exp_neg_gumbel_f32(rng.random::<f32>());
+                let neg_g = exp_neg_g.ln();
                 *p = exp_neg_g;
                 exp_neg_g_sum += exp_neg_g;
-                *z = (xv - exp_neg_g.ln()) * inv_tau;
+                e_ln_e_sum += f64::from(exp_neg_g * neg_g);
+                *z = (xv - neg_g) * inv_tau;
                 max = max.max(*z);
             }
+            // p = e/S, so Σ p ln p = (Σ e ln e)/S - ln S.
             let inv_sum = 1.0 / exp_neg_g_sum;
-            let ln_sum = f64::from(exp_neg_g_sum).ln();
+            neg_entropy += e_ln_e_sum / f64::from(exp_neg_g_sum) - f64::from(exp_neg_g_sum).ln();
             for p in pg.iter_mut() {
-                // p ln p with ln p = ln e^{-g} - ln Σ e^{-g}.
-                neg_entropy += f64::from(*p * inv_sum) * (f64::from(*p).ln() - ln_sum);
                 *p *= inv_sum;
             }
             let sum: f32 = zg.iter().map(|z| (z - max).exp()).sum();
