@@ -1,13 +1,33 @@
 //! Noise-conditioned score networks for Gumbel Noise Score Matching, in candle.
 //!
-//! This crate will hold (see the gnsm-models issue):
-//! - the noise-level embedding (fixed Gaussian Fourier features, then two SiLU layers);
-//! - the tab-ResNet of the reference implementation (pre-LayerNorm residual blocks with FiLM
-//!   conditioning), whose per-group logits become scores through a
-//!   [`gnsm_noise::FeatureLayout`];
-//! - a compact conv UNet for (image, segmentation mask) pairs;
-//! - the trainer: AdamW, learning-rate schedules, gradient clipping, EMA weights, validation,
-//!   early stopping, atomic checkpoints and exact resume.
+//! - [`TabResNet`]: the reference's tab-ResNet — a fixed Gaussian Fourier embedding of the
+//!   noise level (then Linear → SiLU → Linear → SiLU), an input projection, pre-LayerNorm
+//!   residual blocks with FiLM conditioning, and a LayerNorm → LeakyReLU → Linear head. It
+//!   outputs continuous scores and per-group logits; [`gnsm_losses::GroupSoftmax::scores`]
+//!   turns the logits into scores `-τ + τ·K·softmax(logits)`.
+//! - [`ScoreModel`]: a network with its variables, layout and seeded host-side
+//!   initialisation (Xavier-uniform weights, zero biases), saved as safetensors.
+//! - [`Trainer`]: AdamW with serialisable moments, cosine learning rate with warm-up, global
+//!   grad-norm clipping, EMA weights, fixed-noise validation over all levels, best-weights
+//!   keeping, early stopping, a time budget, atomic checkpoints with exact resume, a progress
+//!   bar, an event hook and a CSV loss log.
 //!
-//! Nothing is exported yet; the crate builds so that the workspace and its features are in
-//! place.
+//! candle traps avoided (REFERENCE.md §4): LayerNorm is written from tensor ops (the fused
+//! one has no backward), softmaxes never use `softmax_last_dim`, and every random draw comes
+//! from a seeded host RNG.
+
+mod config;
+mod error;
+mod io;
+pub mod layers;
+mod model;
+mod tab_resnet;
+mod trainer;
+
+pub use config::{Activation, TabResNetConfig};
+pub use error::ModelError;
+pub use model::{ScoreModel, WeightsHeader, FOURIER_KEY};
+pub use tab_resnet::{LevelEmbedding, TabResBlock, TabResNet};
+pub use trainer::{
+    AdamW, LrSchedule, NonFinitePolicy, TrainEvent, TrainSummary, Trainer, TrainerConfig,
+};

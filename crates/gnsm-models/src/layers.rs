@@ -1,0 +1,81 @@
+//! Building blocks: a LayerNorm with a working backward, the Gaussian Fourier level
+//! embedding, and activations.
+
+use candle_core::{Module, Result, Tensor, D};
+use candle_nn::{Init, VarBuilder};
+
+use crate::Activation;
+
+/// LayerNorm over the last axis written from tensor ops: candle 0.11's fused
+/// `candle_nn::LayerNorm` has no backward, so its parameters would silently get no gradient.
+#[derive(Debug, Clone)]
+pub struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f64,
+}
+
+/// A [`LayerNorm`] over `dim` features (weight 1, bias 0, eps 1e-5 as PyTorch).
+///
+/// # Errors
+/// A candle error if the variables cannot be created.
+pub fn layer_norm(dim: usize, vb: VarBuilder<'_>) -> Result<LayerNorm> {
+    Ok(LayerNorm {
+        weight: vb.get_with_hints(dim, "weight", Init::Const(1.0))?,
+        bias: vb.get_with_hints(dim, "bias", Init::Const(0.0))?,
+        eps: 1e-5,
+    })
+}
+
+impl Module for LayerNorm {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mean = x.mean_keepdim(D::Minus1)?;
+        let centered = x.broadcast_sub(&mean)?;
+        let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
+        let normed = centered.broadcast_div(&(var + self.eps)?.sqrt()?)?;
+        normed
+            .broadcast_mul(&self.weight)?
+            .broadcast_add(&self.bias)
+    }
+}
+
+/// Apply an [`Activation`].
+///
+/// # Errors
+/// A candle error.
+pub fn activate(x: &Tensor, activation: Activation) -> Result<Tensor> {
+    match activation {
+        Activation::Gelu => x.gelu_erf(),
+        Activation::Silu => x.silu(),
+        Activation::Relu => x.relu(),
+    }
+}
+
+/// Fixed Gaussian Fourier features of the level index: `[sin(2π t w), cos(2π t w)]` with
+/// `w ~ N(0, scale²)` drawn once (not trained).
+#[derive(Debug, Clone)]
+pub struct FourierFeatures {
+    w: Tensor,
+}
+
+impl FourierFeatures {
+    /// Features from fixed frequencies `w` (shape (embedding_size / 2,)).
+    pub fn new(w: Tensor) -> Self {
+        Self { w }
+    }
+
+    /// The frequencies.
+    pub fn frequencies(&self) -> &Tensor {
+        &self.w
+    }
+
+    /// (B,) level indices (any integer or float dtype) → (B, 2·half) features.
+    ///
+    /// # Errors
+    /// A candle error.
+    pub fn forward(&self, levels: &Tensor) -> Result<Tensor> {
+        let t = levels.to_dtype(self.w.dtype())?.unsqueeze(1)?;
+        let proj = (t.broadcast_mul(&self.w.unsqueeze(0)?)? * (2.0 * std::f64::consts::PI))?;
+        Tensor::cat(&[proj.sin()?, proj.cos()?], 1)
+    }
+}

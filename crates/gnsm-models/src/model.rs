@@ -1,0 +1,317 @@
+//! A tab-ResNet together with its variables, layout and seeded initialisation, saved and
+//! loaded as safetensors.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::{VarBuilder, VarMap};
+use gnsm_noise::{FeatureLayout, NoiseRng};
+use rand::{Rng, SeedableRng};
+use rand_distr::StandardNormal;
+use serde::{Deserialize, Serialize};
+
+use crate::{ModelError, TabResNet, TabResNetConfig};
+
+/// Safetensors key of the fixed Fourier frequencies (not a trainable variable).
+pub const FOURIER_KEY: &str = "embedding.fourier.w";
+const FORMAT: &str = "gnsm-tab-resnet";
+const VERSION: u32 = 1;
+
+/// What a weights file says about itself (safetensors metadata).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WeightsHeader {
+    /// Always `gnsm-tab-resnet`.
+    pub format: String,
+    /// Format version.
+    pub version: u32,
+    /// The network configuration.
+    pub config: TabResNetConfig,
+    /// The feature layout.
+    pub layout: FeatureLayout,
+}
+
+/// A tab-ResNet score model: configuration, feature layout, trainable variables (a candle
+/// `VarMap`) and the network built on them.
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use gnsm_models::{ScoreModel, TabResNetConfig};
+/// use gnsm_noise::FeatureLayout;
+///
+/// let layout = FeatureLayout::new(1, vec![2, 3])?;
+/// let config = TabResNetConfig { width: 16, depth: 2, embedding_size: 8, ..Default::default() };
+/// let model = ScoreModel::new(config, layout, &Device::Cpu)?;
+/// let x = Tensor::zeros((4, 6), candle_core::DType::F32, &Device::Cpu)?;
+/// let levels = Tensor::new(&[0u32, 5, 10, 19], &Device::Cpu)?;
+/// assert_eq!(model.forward(&x, &levels)?.dims(), &[4, 6]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct ScoreModel {
+    config: TabResNetConfig,
+    layout: FeatureLayout,
+    varmap: VarMap,
+    fourier: Tensor,
+    net: TabResNet,
+    device: Device,
+}
+
+impl std::fmt::Debug for ScoreModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScoreModel")
+            .field("config", &self.config)
+            .field("layout", &self.layout)
+            .field("parameters", &self.num_parameters())
+            .finish()
+    }
+}
+
+impl ScoreModel {
+    /// Build and initialise from `config.seed`: Xavier-uniform weights, zero biases, unit
+    /// LayerNorm gains, Fourier frequencies `N(0, scale²)` — all drawn on the host, so the
+    /// same seed gives the same model on every device.
+    ///
+    /// # Errors
+    /// [`ModelError::InvalidConfig`] for a bad configuration, or a candle error.
+    pub fn new(
+        config: TabResNetConfig,
+        layout: FeatureLayout,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        config.validate()?;
+        let mut rng = NoiseRng::seed_from_u64(config.seed);
+        let half = config.embedding_size / 2;
+        let w: Vec<f32> = (0..half)
+            .map(|_| (rng.sample::<f64, _>(StandardNormal) * config.fourier_scale) as f32)
+            .collect();
+        let fourier = Tensor::from_vec(w, half, device)?;
+        let model = Self::build(config, layout, fourier, device)?;
+        for (name, var) in model.named_vars() {
+            let dims = var.dims().to_vec();
+            let init = match dims.as_slice() {
+                [out, inp] => {
+                    let bound = (6.0 / (*out + *inp) as f64).sqrt();
+                    let data: Vec<f32> = (0..out * inp)
+                        .map(|_| rng.random_range(-bound..bound) as f32)
+                        .collect();
+                    Tensor::from_vec(data, (*out, *inp), device)?
+                }
+                [n] if name.ends_with("norm.weight") => Tensor::ones(*n, DType::F32, device)?,
+                _ => Tensor::zeros(dims.as_slice(), DType::F32, device)?,
+            };
+            var.set(&init)?;
+        }
+        Ok(model)
+    }
+
+    fn build(
+        config: TabResNetConfig,
+        layout: FeatureLayout,
+        fourier: Tensor,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
+        let net = TabResNet::new(&config, layout.width(), fourier.clone(), vb)?;
+        Ok(Self {
+            config,
+            layout,
+            varmap,
+            fourier,
+            net,
+            device: device.clone(),
+        })
+    }
+
+    /// An untrained copy with the same configuration, layout and Fourier frequencies, whose
+    /// variables hold a copy of this model's values (for EMA weights).
+    ///
+    /// # Errors
+    /// A candle error.
+    pub fn duplicate(&self) -> Result<Self, ModelError> {
+        let copy = Self::build(
+            self.config.clone(),
+            self.layout.clone(),
+            self.fourier.clone(),
+            &self.device,
+        )?;
+        copy.copy_from(self)?;
+        Ok(copy)
+    }
+
+    /// Set every variable to the value of the same-named variable of `other`.
+    ///
+    /// # Errors
+    /// [`ModelError::Shape`] when the models differ, or a candle error.
+    pub fn copy_from(&self, other: &Self) -> Result<(), ModelError> {
+        let theirs: HashMap<String, Var> = other.named_vars().into_iter().collect();
+        for (name, var) in self.named_vars() {
+            let src = theirs.get(&name).ok_or_else(|| ModelError::Shape {
+                what: "models to copy between",
+                expected: format!("a variable {name}"),
+                got: "none".into(),
+            })?;
+            var.set(&src.as_tensor().copy()?)?;
+        }
+        Ok(())
+    }
+
+    /// Forward pass: x (B, width), levels (B,) `u32` → (B, width) of continuous scores and
+    /// categorical logits.
+    ///
+    /// # Errors
+    /// [`ModelError::Shape`] for a wrong input width, or a candle error.
+    pub fn forward(&self, x: &Tensor, levels: &Tensor) -> Result<Tensor, ModelError> {
+        self.check_input(x)?;
+        Ok(self.net.forward(x, levels)?)
+    }
+
+    /// Forward pass with dropout masks (one per block; see [`TabResNet::forward_with_masks`]).
+    ///
+    /// # Errors
+    /// As [`ScoreModel::forward`].
+    pub fn forward_with_masks(
+        &self,
+        x: &Tensor,
+        levels: &Tensor,
+        masks: &[Tensor],
+    ) -> Result<Tensor, ModelError> {
+        self.check_input(x)?;
+        Ok(self.net.forward_with_masks(x, levels, masks)?)
+    }
+
+    fn check_input(&self, x: &Tensor) -> Result<(), ModelError> {
+        match x.dims() {
+            [_, w] if *w == self.layout.width() => Ok(()),
+            dims => Err(ModelError::Shape {
+                what: "network input",
+                expected: format!("(rows, {})", self.layout.width()),
+                got: format!("{dims:?}"),
+            }),
+        }
+    }
+
+    /// Trainable variables sorted by name (a stable order for optimizers and checkpoints).
+    pub fn named_vars(&self) -> Vec<(String, Var)> {
+        let data = self
+            .varmap
+            .data()
+            .lock()
+            .expect("the VarMap lock is never poisoned");
+        let mut vars: Vec<(String, Var)> =
+            data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        vars
+    }
+
+    /// Number of trainable parameters.
+    pub fn num_parameters(&self) -> usize {
+        self.named_vars().iter().map(|(_, v)| v.elem_count()).sum()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &TabResNetConfig {
+        &self.config
+    }
+
+    /// The feature layout.
+    pub fn layout(&self) -> &FeatureLayout {
+        &self.layout
+    }
+
+    /// The device.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The network.
+    pub fn network(&self) -> &TabResNet {
+        &self.net
+    }
+
+    /// The tensors that define this model: every variable by name, plus the Fourier
+    /// frequencies under [`FOURIER_KEY`].
+    pub fn tensors(&self) -> Vec<(String, Tensor)> {
+        let mut out: Vec<(String, Tensor)> = self
+            .named_vars()
+            .into_iter()
+            .map(|(k, v)| (k, v.as_tensor().clone()))
+            .collect();
+        out.push((FOURIER_KEY.into(), self.fourier.clone()));
+        out
+    }
+
+    /// The metadata header describing this model.
+    pub fn header(&self) -> WeightsHeader {
+        WeightsHeader {
+            format: FORMAT.into(),
+            version: VERSION,
+            config: self.config.clone(),
+            layout: self.layout.clone(),
+        }
+    }
+
+    /// Save weights and header as one safetensors file, atomically.
+    ///
+    /// # Errors
+    /// [`ModelError::Io`] or [`ModelError::Checkpoint`].
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), ModelError> {
+        let mut metadata = HashMap::new();
+        metadata.insert(
+            "gnsm".to_string(),
+            serde_json::to_string(&self.header()).expect("header serialises"),
+        );
+        crate::io::save_tensors(path.as_ref(), &self.tensors(), metadata)
+    }
+
+    /// Load a model written by [`ScoreModel::save`] (or the `param/` part of a checkpoint
+    /// written by the trainer) onto `device`.
+    ///
+    /// # Errors
+    /// [`ModelError::Checkpoint`] for a file that is not a gnsm model, from a newer format,
+    /// or whose tensors do not fit its header.
+    pub fn load(path: impl AsRef<Path>, device: &Device) -> Result<Self, ModelError> {
+        let (tensors, metadata) = crate::io::load_tensors(path.as_ref(), device)?;
+        let header = crate::io::header::<WeightsHeader>(path.as_ref(), &metadata, "gnsm")?;
+        Self::from_tensors(header, &tensors, "", path.as_ref(), device)
+    }
+
+    pub(crate) fn from_tensors(
+        header: WeightsHeader,
+        tensors: &HashMap<String, Tensor>,
+        prefix: &str,
+        path: &Path,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        let bad = |reason: String| ModelError::Checkpoint {
+            path: path.display().to_string(),
+            reason,
+        };
+        if header.format != FORMAT || header.version > VERSION {
+            return Err(bad(format!(
+                "format {:?} version {} is not a model this build reads ({FORMAT} up to {VERSION})",
+                header.format, header.version
+            )));
+        }
+        header.config.validate()?;
+        let fourier = tensors
+            .get(&format!("{prefix}{FOURIER_KEY}"))
+            .ok_or_else(|| bad(format!("missing tensor {prefix}{FOURIER_KEY}")))?
+            .to_device(device)?;
+        let model = Self::build(header.config, header.layout, fourier, device)?;
+        for (name, var) in model.named_vars() {
+            let t = tensors
+                .get(&format!("{prefix}{name}"))
+                .ok_or_else(|| bad(format!("missing tensor {prefix}{name}")))?;
+            if t.dims() != var.dims() {
+                return Err(bad(format!(
+                    "tensor {name} has shape {:?}, expected {:?}",
+                    t.dims(),
+                    var.dims()
+                )));
+            }
+            var.set(&t.to_dtype(DType::F32)?.to_device(device)?)?;
+        }
+        Ok(model)
+    }
+}
