@@ -5,8 +5,10 @@
 //! then flags records whose multiscale score norms are unlikely under a Gaussian mixture fitted
 //! on inliers (MSMA).
 //!
-//! This root crate is the facade: it re-exports the workspace crates, and will hold the
-//! end-to-end pipeline and the `gnsm` command-line tool.
+//! This root crate composes the workspace into the product: [`Gnsm`] fits on a table of
+//! inliers, scores any table in bounded memory, explains which columns made a record
+//! anomalous, and saves to one file; [`eval`] runs the paper's protocol; the `gnsm` binary
+//! wraps both for the command line. The building blocks are re-exported:
 //!
 //! | crate | re-exported as | what it is for |
 //! |---|---|---|
@@ -15,6 +17,13 @@
 //! | `gnsm-models` | [`models`] | noise-conditioned networks and their trainer (candle) |
 //! | `gnsm-data` | [`data`] | schema-aware CSV reading and encoding |
 //! | `msma` | [`msma`] | score-norm embeddings, Gaussian mixtures, metrics |
+
+mod error;
+pub mod eval;
+mod pipeline;
+
+pub use error::GnsmError;
+pub use pipeline::{Contribution, Explanation, FitReport, Gnsm, GnsmConfig};
 
 pub use gnsm_data as data;
 pub use gnsm_losses as losses;

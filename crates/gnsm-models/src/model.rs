@@ -276,7 +276,14 @@ impl ScoreModel {
         Self::from_tensors(header, &tensors, "", path.as_ref(), device)
     }
 
-    pub(crate) fn from_tensors(
+    /// Rebuild a model from its header and named tensors (those of [`ScoreModel::tensors`],
+    /// each key preceded by `prefix`), e.g. out of a larger artifact file. `path` names the
+    /// source in errors.
+    ///
+    /// # Errors
+    /// [`ModelError::Checkpoint`] for a foreign or newer header, a missing or mis-shaped
+    /// tensor.
+    pub fn from_tensors(
         header: WeightsHeader,
         tensors: &HashMap<String, Tensor>,
         prefix: &str,
