@@ -1,0 +1,152 @@
+//! The `gnsm` command line: each subcommand, and the errors a shell user gets.
+
+mod support;
+
+use std::process::{Command, Output};
+
+fn gnsm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gnsm"))
+        .args(args)
+        .env("RAYON_NUM_THREADS", "2")
+        .output()
+        .expect("the gnsm binary runs")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn fit_score_and_eval() {
+    let (dir, path) = support::planted_file("cli");
+    let data = path.to_str().unwrap();
+    let model = dir.join("m.gnsm");
+    let model = model.to_str().unwrap();
+    let small = ["--steps", "200", "--width", "32", "--depth", "1", "--quiet"];
+
+    let mut args = vec!["fit", data, "--out", model, "--label", "label"];
+    args.extend(small);
+    let out = gnsm(&args);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("fitted on"), "{}", text(&out));
+
+    let scores = dir.join("scores.csv");
+    let out = gnsm(&[
+        "score",
+        model,
+        data,
+        "--out",
+        scores.to_str().unwrap(),
+        "--top",
+        "3",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let csv = std::fs::read_to_string(&scores).unwrap();
+    assert!(csv.starts_with("row,line,score,rank,top_columns\n"));
+    assert_eq!(csv.lines().count(), 621);
+    assert!(text(&out).contains("most anomalous"));
+
+    let json = dir.join("scores.json");
+    let out = gnsm(&[
+        "score",
+        model,
+        data,
+        "--out",
+        json.to_str().unwrap(),
+        "--format",
+        "json",
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let parsed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(parsed.as_array().unwrap().len(), 620);
+
+    let report = dir.join("report.json");
+    let mut args = vec![
+        "eval",
+        data,
+        "--seeds",
+        "1",
+        "--report",
+        report.to_str().unwrap(),
+    ];
+    args.extend(small);
+    let out = gnsm(&args);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("AP"), "{}", text(&out));
+    let parsed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(parsed["seeds"].as_array().unwrap().len(), 1);
+    support::cleanup(&dir);
+}
+
+#[test]
+fn errors_a_shell_user_can_act_on() {
+    let (dir, path) = support::planted_file("cli-errors");
+    let data = path.to_str().unwrap();
+    let out_model = dir.join("m.gnsm");
+    let out_model = out_model.to_str().unwrap();
+
+    // Bad path.
+    let out = gnsm(&["fit", "/no/such/file.csv", "--out", out_model]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("/no/such/file.csv: no such file"),
+        "{}",
+        text(&out)
+    );
+
+    // Bad column name.
+    let out = gnsm(&[
+        "fit",
+        data,
+        "--out",
+        out_model,
+        "--continuous",
+        "nope",
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("\"nope\""), "{}", text(&out));
+
+    // Bad value, with line and column: declare a categorical column continuous.
+    let out = gnsm(&[
+        "fit",
+        data,
+        "--out",
+        out_model,
+        "--continuous",
+        "a",
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let msg = text(&out);
+    assert!(
+        msg.contains("line 2") && msg.contains("\"a\"") && msg.contains("\"v"),
+        "{msg}"
+    );
+
+    // Evaluation without labels.
+    let nolabel = dir.join("nolabel.csv");
+    std::fs::write(&nolabel, "x,y\na,b\nc,d\n").unwrap();
+    let out = gnsm(&["eval", nolabel.to_str().unwrap(), "--quiet"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("--label"), "{}", text(&out));
+
+    // A file that is not a model.
+    let out = gnsm(&["score", data, data, "--out", out_model]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("not a GNSM model"), "{}", text(&out));
+
+    // A command line that does not parse.
+    let out = gnsm(&["fit"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = gnsm(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+    support::cleanup(&dir);
+}

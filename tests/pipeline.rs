@@ -1,0 +1,115 @@
+//! End to end: fit on a dataset with planted anomalies, rank them above the inliers,
+//! explain them, save, reload and score to the same numbers.
+
+mod support;
+
+use candle_core::Device;
+use gnsm::data::{CsvOptions, SchemaOptions, Table};
+use gnsm::models::TabResNetConfig;
+use gnsm::{Gnsm, GnsmConfig, GnsmError};
+
+fn small_config() -> GnsmConfig {
+    let mut config = GnsmConfig {
+        network: TabResNetConfig {
+            width: 64,
+            depth: 2,
+            embedding_size: 32,
+            ..Default::default()
+        },
+        schema: SchemaOptions {
+            label: Some("label".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+    .with_seed(7);
+    config.trainer.steps = 600;
+    config.trainer.batch_size = 128;
+    config.trainer.eval_every = 200;
+    config.trainer.lr = 3e-3;
+    config.trainer.progress = false;
+    config
+}
+
+#[test]
+fn planted_anomalies_rank_first_and_reload_scores_the_same() {
+    let (dir, path) = support::planted_file("pipeline");
+    let table = Table::read(&path, &CsvOptions::default()).unwrap();
+    let (detector, report) = Gnsm::fit(&small_config(), &table, &Device::Cpu).unwrap();
+    // The 20 labelled rows were left out of the fit.
+    assert_eq!(report.train_rows + report.val_rows, 600);
+    let scores = detector.score_table(&table, None).unwrap();
+    let labels: Vec<bool> = (0..620).map(|i| i >= 600).collect();
+    let ap = gnsm::msma::average_precision(&labels, &scores).unwrap();
+    // 20 anomalies in 620 rows: a random ranking has AP ≈ 0.03.
+    assert!(ap > 0.8, "AP {ap}");
+
+    // Explanations point at the broken columns a / b.
+    let top = (600..620)
+        .max_by(|&a, &b| scores[a].total_cmp(&scores[b]))
+        .unwrap();
+    let explanation = &detector.explain(&table, &[top]).unwrap()[0];
+    assert!(
+        ["a", "b", "c"].contains(&explanation.contributions[0].feature.as_str()),
+        "{explanation:?}"
+    );
+    let total: f64 = explanation.contributions.iter().map(|c| c.share).sum();
+    assert!((total - 1.0).abs() < 1e-9);
+
+    // Save, reload, same numbers.
+    let model = dir.join("planted.gnsm");
+    detector.save(&model).unwrap();
+    let back = Gnsm::load(&model, &Device::Cpu).unwrap();
+    assert_eq!(back.score_table(&table, None).unwrap(), scores);
+
+    // A corrupt or newer file is a clear error.
+    let bytes = std::fs::read(&model).unwrap();
+    std::fs::write(&model, &bytes[..bytes.len() / 2]).unwrap();
+    assert!(matches!(
+        Gnsm::load(&model, &Device::Cpu),
+        Err(GnsmError::Artifact { .. })
+    ));
+    // Same length, so the safetensors header stays valid: only the version changes.
+    // (The artifact JSON sits escaped inside the safetensors JSON header.)
+    let (from, to) = (
+        br#"{\"format\":\"gnsm-model\",\"version\":1,"#,
+        br#"{\"format\":\"gnsm-model\",\"version\":9,"#,
+    );
+    let at = bytes
+        .windows(from.len())
+        .position(|w| w == from)
+        .expect("the header has a version");
+    let mut newer = bytes.clone();
+    newer[at..at + to.len()].copy_from_slice(to);
+    std::fs::write(&model, &newer).unwrap();
+    let err = Gnsm::load(&model, &Device::Cpu).unwrap_err().to_string();
+    assert!(err.contains("newer"), "{err}");
+    support::cleanup(&dir);
+}
+
+#[test]
+fn scoring_a_file_with_other_columns_is_an_error_naming_them() {
+    let (dir, path) = support::planted_file("pipeline-cols");
+    let table = Table::read(&path, &CsvOptions::default()).unwrap();
+    let mut config = small_config();
+    config.trainer.steps = 20;
+    let (detector, _) = Gnsm::fit(&config, &table, &Device::Cpu).unwrap();
+    let other = Table::from_reader(
+        "a,x,c,d\nv1,v1,v2,w0\n".as_bytes(),
+        "other.csv",
+        &CsvOptions::default(),
+    )
+    .unwrap();
+    let err = detector.score_table(&other, None).unwrap_err().to_string();
+    assert!(err.contains("\"b\""), "{err}");
+    // Unseen categories land in the reserved slot and score as unusual.
+    let unseen = Table::from_reader(
+        "a,b,c,d\nv1,v1,v2,w0\nzz,v1,v2,w0\n".as_bytes(),
+        "unseen.csv",
+        &CsvOptions::default(),
+    )
+    .unwrap();
+    let s = detector.score_table(&unseen, None).unwrap();
+    assert!(s[1] > s[0], "{s:?}");
+    support::cleanup(&dir);
+}
