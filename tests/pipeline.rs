@@ -40,7 +40,7 @@ fn planted_anomalies_rank_first_and_reload_scores_the_same() {
     assert_eq!(report.train_rows + report.val_rows, 600);
     let scores = detector.score_table(&table, None).unwrap();
     let labels: Vec<bool> = (0..620).map(|i| i >= 600).collect();
-    let ap = gnsm::msma::average_precision(&labels, &scores).unwrap();
+    let ap = msma::average_precision(&labels, &scores).unwrap();
     // 20 anomalies in 620 rows: a random ranking has AP ≈ 0.03.
     assert!(ap > 0.8, "AP {ap}");
 
