@@ -5,6 +5,9 @@
 //!   residual blocks with FiLM conditioning, and a LayerNorm → LeakyReLU → Linear head. It
 //!   outputs continuous scores and per-group logits; [`gnsm_losses::GroupSoftmax::scores`]
 //!   turns the logits into scores `-τ + τ·K·softmax(logits)`.
+//! - [`UNet`] / [`UNetModel`]: a compact noise-conditioned conv UNet for (image, mask)
+//!   pairs — GroupNorm residual blocks with level conditioning, stride-2 down-sampling,
+//!   broadcast nearest up-sampling, skips, optional attention at the lowest resolution.
 //! - [`ScoreModel`]: a network with its variables, layout and seeded host-side
 //!   initialisation (Xavier-uniform weights, zero biases), saved as safetensors.
 //! - [`Trainer`]: AdamW with serialisable moments, cosine learning rate with warm-up, global
@@ -23,11 +26,13 @@ pub mod layers;
 mod model;
 mod tab_resnet;
 mod trainer;
+mod unet;
 
 pub use config::{Activation, TabResNetConfig};
 pub use error::ModelError;
-pub use model::{ScoreModel, WeightsHeader, FOURIER_KEY};
+pub use model::{init_vars, ScoreModel, WeightsHeader, FOURIER_KEY};
 pub use tab_resnet::{LevelEmbedding, TabResBlock, TabResNet};
 pub use trainer::{
     AdamW, LrSchedule, NonFinitePolicy, TrainEvent, TrainSummary, Trainer, TrainerConfig,
 };
+pub use unet::{upsample2, UNet, UNetConfig, UNetModel};

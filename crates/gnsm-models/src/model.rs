@@ -18,6 +18,37 @@ pub const FOURIER_KEY: &str = "embedding.fourier.w";
 const FORMAT: &str = "gnsm-tab-resnet";
 const VERSION: u32 = 1;
 
+/// Seeded host-side initialisation of named variables, as the reference's
+/// `variance_scaling(1, "fan_avg", "uniform")`: weights (rank ≥ 2) Xavier-uniform with
+/// fan = (in + out)·receptive field, norm gains (`…norm.weight`) one, everything else zero.
+///
+/// # Errors
+/// A candle error.
+pub fn init_vars(
+    vars: &[(String, Var)],
+    rng: &mut NoiseRng,
+    device: &Device,
+) -> Result<(), ModelError> {
+    for (name, var) in vars {
+        let dims = var.dims().to_vec();
+        let init = if dims.len() >= 2 {
+            let receptive: usize = dims[2..].iter().product();
+            let (out, inp) = (dims[0] * receptive, dims[1] * receptive);
+            let bound = (6.0 / (out + inp) as f64).sqrt();
+            let data: Vec<f32> = (0..var.elem_count())
+                .map(|_| rng.random_range(-bound..bound) as f32)
+                .collect();
+            Tensor::from_vec(data, dims.as_slice(), device)?
+        } else if name.ends_with("norm.weight") {
+            Tensor::ones(dims.as_slice(), DType::F32, device)?
+        } else {
+            Tensor::zeros(dims.as_slice(), DType::F32, device)?
+        };
+        var.set(&init)?;
+    }
+    Ok(())
+}
+
 /// What a weights file says about itself (safetensors metadata).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WeightsHeader {
@@ -86,21 +117,7 @@ impl ScoreModel {
             .collect();
         let fourier = Tensor::from_vec(w, half, device)?;
         let model = Self::build(config, layout, fourier, device)?;
-        for (name, var) in model.named_vars() {
-            let dims = var.dims().to_vec();
-            let init = match dims.as_slice() {
-                [out, inp] => {
-                    let bound = (6.0 / (*out + *inp) as f64).sqrt();
-                    let data: Vec<f32> = (0..out * inp)
-                        .map(|_| rng.random_range(-bound..bound) as f32)
-                        .collect();
-                    Tensor::from_vec(data, (*out, *inp), device)?
-                }
-                [n] if name.ends_with("norm.weight") => Tensor::ones(*n, DType::F32, device)?,
-                _ => Tensor::zeros(dims.as_slice(), DType::F32, device)?,
-            };
-            var.set(&init)?;
-        }
+        init_vars(&model.named_vars(), &mut rng, device)?;
         Ok(model)
     }
 
