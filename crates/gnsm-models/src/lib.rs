@@ -21,6 +21,7 @@
 
 mod config;
 mod error;
+mod fused;
 mod io;
 pub mod layers;
 mod model;

@@ -513,7 +513,12 @@ impl Trainer {
     fn update_ema(&self) -> Result<(), ModelError> {
         let d = self.config.ema_decay;
         for ((_, e), (_, p)) in self.ema.named_vars().iter().zip(self.model.named_vars()) {
-            e.set(&((e.as_tensor() * d)? + (p.as_tensor() * (1.0 - d))?)?)?;
+            if crate::fused::fusable(&[e.as_tensor(), p.as_tensor()]) {
+                e.as_tensor()
+                    .inplace_op2(p.as_tensor(), &crate::fused::EmaUpdate { decay: d as f32 })?;
+            } else {
+                e.set(&((e.as_tensor() * d)? + (p.as_tensor() * (1.0 - d))?)?)?;
+            }
         }
         Ok(())
     }
