@@ -277,51 +277,88 @@ fn score(args: ScoreArgs) -> Result<()> {
     }
     let detector = Gnsm::load(&args.model, &Device::Cpu)?;
     let table = read_table(&args.data, args.delimiter)?;
-    let scores = detector.score_table(&table, None)?;
+    // Scores and explanations in one pass over batches of rows (bounded memory: only the
+    // top contributing columns of each row are kept).
+    let rows: Vec<usize> = (0..table.rows()).collect();
+    let bar = if args.quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(rows.len() as u64)
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "scoring {bar:30} {pos}/{len} rows {per_sec} eta {eta}",
+        )
+        .expect("valid template"),
+    );
+    // Per row only what the output needs: score, line and the top columns (a short string,
+    // or the truncated contributions for JSON).
+    let mut scores = Vec::with_capacity(rows.len());
+    let mut lines = Vec::with_capacity(rows.len());
+    let mut described = Vec::with_capacity(rows.len());
+    let mut contributions = Vec::new();
+    for chunk in rows.chunks(2048) {
+        for mut e in detector.explain(&table, chunk)? {
+            e.contributions.truncate(args.columns);
+            scores.push(e.score);
+            lines.push(e.line);
+            described.push(describe(&e, args.columns));
+            if matches!(args.format, Format::Json) {
+                contributions.push(e.contributions);
+            }
+        }
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
     let mut order: Vec<usize> = (0..scores.len()).collect();
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
     let mut rank = vec![0usize; scores.len()];
     for (r, &i) in order.iter().enumerate() {
         rank[i] = r + 1;
     }
-    // Explanations for every row, in batches (bounded memory).
-    let mut explanations = Vec::with_capacity(scores.len());
-    let rows: Vec<usize> = (0..table.rows()).collect();
-    for chunk in rows.chunks(2048) {
-        explanations.extend(detector.explain(&table, chunk)?);
-    }
-    let mut out = Vec::new();
-    match args.format {
-        Format::Csv => {
-            writeln!(out, "row,line,score,rank,top_columns")?;
-            for (i, e) in explanations.iter().enumerate() {
-                let cols = describe(e, args.columns).replace('"', "\"\"");
-                writeln!(
-                    out,
-                    "{},{},{},{},\"{}\"",
-                    i + 1,
-                    e.line,
-                    scores[i],
-                    rank[i],
-                    cols
-                )?;
+    // Stream to a temporary file beside the output, then rename: atomic, and no second copy
+    // of the output in memory.
+    let tmp = args
+        .out
+        .with_extension(format!("tmp-{}", std::process::id()));
+    let write = || -> Result<()> {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        match args.format {
+            Format::Csv => {
+                writeln!(out, "row,line,score,rank,top_columns")?;
+                for i in 0..scores.len() {
+                    let cols = described[i].replace('"', "\"\"");
+                    writeln!(
+                        out,
+                        "{},{},{},{},\"{cols}\"",
+                        i + 1,
+                        lines[i],
+                        scores[i],
+                        rank[i]
+                    )?;
+                }
+            }
+            Format::Json => {
+                writeln!(out, "[")?;
+                for i in 0..scores.len() {
+                    let item = serde_json::json!({
+                        "row": i + 1, "line": lines[i], "score": scores[i], "rank": rank[i],
+                        "contributions": contributions[i],
+                    });
+                    let sep = if i + 1 < scores.len() { "," } else { "" };
+                    writeln!(out, "  {item}{sep}")?;
+                }
+                writeln!(out, "]")?;
             }
         }
-        Format::Json => {
-            let items: Vec<serde_json::Value> = explanations
-                .iter()
-                .enumerate()
-                .map(|(i, e)| {
-                    serde_json::json!({
-                        "row": i + 1, "line": e.line, "score": scores[i], "rank": rank[i],
-                        "contributions": e.contributions.iter().take(args.columns).collect::<Vec<_>>(),
-                    })
-                })
-                .collect();
-            serde_json::to_writer_pretty(&mut out, &items)?;
-        }
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&tmp, &args.out)?;
+        Ok(())
+    };
+    if let Err(e) = write() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e.context(format!("{}: cannot write the scores", args.out.display())));
     }
-    gnsm::data::write_atomic(&args.out, &out)?;
     if !args.quiet {
         println!(
             "scored {} rows of {}; scores written to {}",
@@ -333,9 +370,7 @@ fn score(args: ScoreArgs) -> Result<()> {
         for &i in order.iter().take(args.top) {
             println!(
                 "  line {:>7}  score {:>10.3}  {}",
-                explanations[i].line,
-                scores[i],
-                describe(&explanations[i], args.columns)
+                lines[i], scores[i], described[i]
             );
         }
     }
