@@ -49,6 +49,34 @@ pub fn init_vars(
     Ok(())
 }
 
+/// The fixed Fourier frequencies of a level embedding: `half` draws of `N(0, scale²)` from
+/// the host RNG.
+///
+/// # Errors
+/// A candle error.
+pub(crate) fn fourier_frequencies(
+    rng: &mut NoiseRng,
+    half: usize,
+    scale: f64,
+    device: &Device,
+) -> Result<Tensor, ModelError> {
+    let w: Vec<f32> = (0..half)
+        .map(|_| (rng.sample::<f64, _>(StandardNormal) * scale) as f32)
+        .collect();
+    Ok(Tensor::from_vec(w, half, device)?)
+}
+
+/// The variables of a `VarMap`, sorted by name (a stable order for optimizers and files).
+pub(crate) fn sorted_vars(varmap: &VarMap) -> Vec<(String, Var)> {
+    let data = varmap
+        .data()
+        .lock()
+        .expect("the VarMap lock is never poisoned");
+    let mut vars: Vec<(String, Var)> = data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    vars
+}
+
 /// What a weights file says about itself (safetensors metadata).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WeightsHeader {
@@ -111,11 +139,12 @@ impl ScoreModel {
     ) -> Result<Self, ModelError> {
         config.validate()?;
         let mut rng = NoiseRng::seed_from_u64(config.seed);
-        let half = config.embedding_size / 2;
-        let w: Vec<f32> = (0..half)
-            .map(|_| (rng.sample::<f64, _>(StandardNormal) * config.fourier_scale) as f32)
-            .collect();
-        let fourier = Tensor::from_vec(w, half, device)?;
+        let fourier = fourier_frequencies(
+            &mut rng,
+            config.embedding_size / 2,
+            config.fourier_scale,
+            device,
+        )?;
         let model = Self::build(config, layout, fourier, device)?;
         init_vars(&model.named_vars(), &mut rng, device)?;
         Ok(model)
@@ -210,15 +239,7 @@ impl ScoreModel {
 
     /// Trainable variables sorted by name (a stable order for optimizers and checkpoints).
     pub fn named_vars(&self) -> Vec<(String, Var)> {
-        let data = self
-            .varmap
-            .data()
-            .lock()
-            .expect("the VarMap lock is never poisoned");
-        let mut vars: Vec<(String, Var)> =
-            data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        vars.sort_by(|a, b| a.0.cmp(&b.0));
-        vars
+        sorted_vars(&self.varmap)
     }
 
     /// Number of trainable parameters.

@@ -9,11 +9,10 @@ use std::path::Path;
 use candle_core::{DType, Device, Module, Result as CandleResult, Tensor, D};
 use candle_nn::{conv2d, linear, Conv2d, Conv2dConfig, GroupNorm, Linear, VarBuilder, VarMap};
 use gnsm_noise::NoiseRng;
-use rand::{Rng, SeedableRng};
-use rand_distr::StandardNormal;
+use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use crate::model::init_vars;
+use crate::model::{fourier_frequencies, init_vars, sorted_vars};
 use crate::{LevelEmbedding, ModelError, FOURIER_KEY};
 
 const FORMAT: &str = "gnsm-unet";
@@ -406,11 +405,13 @@ impl UNetModel {
     pub fn new(config: UNetConfig, device: &Device) -> Result<Self, ModelError> {
         config.validate()?;
         let mut rng = NoiseRng::seed_from_u64(config.seed);
-        let half = config.embedding_size / 2;
-        let w: Vec<f32> = (0..half)
-            .map(|_| (rng.sample::<f64, _>(StandardNormal) * config.fourier_scale) as f32)
-            .collect();
-        let model = Self::build(config, Tensor::from_vec(w, half, device)?, device)?;
+        let fourier = fourier_frequencies(
+            &mut rng,
+            config.embedding_size / 2,
+            config.fourier_scale,
+            device,
+        )?;
+        let model = Self::build(config, fourier, device)?;
         init_vars(&model.named_vars(), &mut rng, device)?;
         Ok(model)
     }
@@ -441,14 +442,7 @@ impl UNetModel {
 
     /// Trainable variables sorted by name.
     pub fn named_vars(&self) -> Vec<(String, candle_core::Var)> {
-        let data = self
-            .varmap
-            .data()
-            .lock()
-            .expect("the VarMap lock is never poisoned");
-        let mut vars: Vec<_> = data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        vars.sort_by(|a, b| a.0.cmp(&b.0));
-        vars
+        sorted_vars(&self.varmap)
     }
 
     /// The configuration.
