@@ -120,36 +120,7 @@ impl Schema {
             }
         }
 
-        let labels = match &self.label {
-            Some(label) => match table.column_index(&label.column) {
-                Some(index) => {
-                    let column = table.column(index);
-                    let mut out = Vec::with_capacity(rows.len());
-                    for &r in rows {
-                        let v = column.value(r);
-                        if v == label.anomaly_value {
-                            out.push(true);
-                        } else if v == label.normal_value {
-                            out.push(false);
-                        } else {
-                            return Err(DataError::LabelValue {
-                                path: table.source().into(),
-                                line: table.line(r),
-                                column: label.column.clone(),
-                                value: v.into(),
-                                expected: vec![
-                                    label.normal_value.clone(),
-                                    label.anomaly_value.clone(),
-                                ],
-                            });
-                        }
-                    }
-                    Some(out)
-                }
-                None => None,
-            },
-            None => None,
-        };
+        let labels = row_labels(self, table, rows)?;
         Ok(Encoded {
             rows: rows.len(),
             layout,
@@ -214,34 +185,44 @@ pub fn rows_with_label(
     table: &Table,
     anomalous: bool,
 ) -> Result<Vec<usize>, DataError> {
+    let all: Vec<usize> = (0..table.rows()).collect();
+    Ok(match row_labels(schema, table, &all)? {
+        Some(labels) => all
+            .into_iter()
+            .filter(|&r| labels[r] == anomalous)
+            .collect(),
+        None => all,
+    })
+}
+
+/// The anomaly flag of the given rows by the schema's label; `None` when the schema has no
+/// label or the table lacks its column.
+fn row_labels(
+    schema: &Schema,
+    table: &Table,
+    rows: &[usize],
+) -> Result<Option<Vec<bool>>, DataError> {
     let Some(label) = &schema.label else {
-        return Ok((0..table.rows()).collect());
+        return Ok(None);
     };
     let Some(index) = table.column_index(&label.column) else {
-        return Ok((0..table.rows()).collect());
+        return Ok(None);
     };
     let column = table.column(index);
-    let mut rows = Vec::new();
-    for r in 0..table.rows() {
-        let v = column.value(r);
-        let is_anomaly = if v == label.anomaly_value {
-            true
-        } else if v == label.normal_value {
-            false
-        } else {
-            return Err(DataError::LabelValue {
+    rows.iter()
+        .map(|&r| match column.value(r) {
+            v if v == label.anomaly_value => Ok(true),
+            v if v == label.normal_value => Ok(false),
+            v => Err(DataError::LabelValue {
                 path: table.source().into(),
                 line: table.line(r),
                 column: label.column.clone(),
                 value: v.into(),
                 expected: vec![label.normal_value.clone(), label.anomaly_value.clone()],
-            });
-        };
-        if is_anomaly == anomalous {
-            rows.push(r);
-        }
-    }
-    Ok(rows)
+            }),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
 }
 
 /// The anomaly flag of every row of `table` by the schema's label.
@@ -261,10 +242,6 @@ pub fn labels_of(schema: &Schema, table: &Table) -> Result<Vec<bool>, DataError>
             label.column
         )));
     }
-    let anomalies = rows_with_label(schema, table, true)?;
-    let mut labels = vec![false; table.rows()];
-    for r in anomalies {
-        labels[r] = true;
-    }
-    Ok(labels)
+    let all: Vec<usize> = (0..table.rows()).collect();
+    Ok(row_labels(schema, table, &all)?.unwrap_or_default())
 }

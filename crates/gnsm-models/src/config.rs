@@ -1,5 +1,6 @@
 use serde::{Deserialize, Serialize};
 
+use crate::error::invalid;
 use crate::ModelError;
 
 /// The activation inside residual blocks.
@@ -65,32 +66,25 @@ impl TabResNetConfig {
     /// # Errors
     /// [`ModelError::InvalidConfig`] naming the first bad setting.
     pub fn validate(&self) -> Result<(), ModelError> {
-        let bad = |name, value: String, reason| {
-            Err(ModelError::InvalidConfig {
-                name,
-                value,
-                reason,
-            })
-        };
         if self.width == 0 {
-            return bad("width", "0".into(), "must be at least 1");
+            return invalid("width", 0, "must be at least 1");
         }
         if self.embedding_size < 2 || self.embedding_size % 2 != 0 {
-            return bad(
+            return invalid(
                 "embedding_size",
                 self.embedding_size.to_string(),
                 "must be even and >= 2",
             );
         }
         if !(self.fourier_scale.is_finite() && self.fourier_scale > 0.0) {
-            return bad(
+            return invalid(
                 "fourier_scale",
                 self.fourier_scale.to_string(),
                 "must be finite and > 0",
             );
         }
         if !(0.0..1.0).contains(&self.dropout) {
-            return bad("dropout", self.dropout.to_string(), "must be in [0, 1)");
+            return invalid("dropout", self.dropout.to_string(), "must be in [0, 1)");
         }
         Ok(())
     }

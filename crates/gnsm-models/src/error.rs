@@ -60,3 +60,16 @@ pub enum ModelError {
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
 }
+
+/// `Err(ModelError::InvalidConfig { .. })`, for the validators of the config structs.
+pub(crate) fn invalid(
+    name: &'static str,
+    value: impl ToString,
+    reason: &'static str,
+) -> Result<(), ModelError> {
+    Err(ModelError::InvalidConfig {
+        name,
+        value: value.to_string(),
+        reason,
+    })
+}

@@ -77,6 +77,37 @@ pub(crate) fn sorted_vars(varmap: &VarMap) -> Vec<(String, Var)> {
     vars
 }
 
+/// Set each variable from the tensor named `prefix + name`, checking presence and shape.
+///
+/// # Errors
+/// [`ModelError::Checkpoint`] naming `path` for a missing or mis-shaped tensor.
+pub(crate) fn load_vars(
+    vars: &[(String, Var)],
+    tensors: &HashMap<String, Tensor>,
+    prefix: &str,
+    path: &Path,
+    device: &Device,
+) -> Result<(), ModelError> {
+    let bad = |reason: String| ModelError::Checkpoint {
+        path: path.display().to_string(),
+        reason,
+    };
+    for (name, var) in vars {
+        let t = tensors
+            .get(&format!("{prefix}{name}"))
+            .ok_or_else(|| bad(format!("missing tensor {prefix}{name}")))?;
+        if t.dims() != var.dims() {
+            return Err(bad(format!(
+                "tensor {prefix}{name} has shape {:?}, expected {:?}",
+                t.dims(),
+                var.dims()
+            )));
+        }
+        var.set(&t.to_dtype(DType::F32)?.to_device(device)?)?;
+    }
+    Ok(())
+}
+
 /// What a weights file says about itself (safetensors metadata).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WeightsHeader {
@@ -344,19 +375,7 @@ impl ScoreModel {
             .ok_or_else(|| bad(format!("missing tensor {prefix}{FOURIER_KEY}")))?
             .to_device(device)?;
         let model = Self::build(header.config, header.layout, fourier, device)?;
-        for (name, var) in model.named_vars() {
-            let t = tensors
-                .get(&format!("{prefix}{name}"))
-                .ok_or_else(|| bad(format!("missing tensor {prefix}{name}")))?;
-            if t.dims() != var.dims() {
-                return Err(bad(format!(
-                    "tensor {name} has shape {:?}, expected {:?}",
-                    t.dims(),
-                    var.dims()
-                )));
-            }
-            var.set(&t.to_dtype(DType::F32)?.to_device(device)?)?;
-        }
+        load_vars(&model.named_vars(), tensors, prefix, path, device)?;
         Ok(model)
     }
 }

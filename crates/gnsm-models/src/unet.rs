@@ -12,7 +12,8 @@ use gnsm_noise::NoiseRng;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{fourier_frequencies, init_vars, sorted_vars};
+use crate::error::invalid;
+use crate::model::{fourier_frequencies, init_vars, load_vars, sorted_vars};
 use crate::{LevelEmbedding, ModelError, FOURIER_KEY};
 
 const FORMAT: &str = "gnsm-unet";
@@ -67,22 +68,15 @@ impl UNetConfig {
     /// # Errors
     /// [`ModelError::InvalidConfig`] naming the first bad setting.
     pub fn validate(&self) -> Result<(), ModelError> {
-        let bad = |name, value: String, reason| {
-            Err(ModelError::InvalidConfig {
-                name,
-                value,
-                reason,
-            })
-        };
         if self.classes < 2 {
-            return bad(
+            return invalid(
                 "classes",
                 self.classes.to_string(),
                 "a mask needs at least 2 classes",
             );
         }
         if self.channels == 0 || self.channel_mults.is_empty() || self.channel_mults.contains(&0) {
-            return bad(
+            return invalid(
                 "channels",
                 format!("{} × {:?}", self.channels, self.channel_mults),
                 "need channels > 0 and at least one non-zero multiplier",
@@ -94,21 +88,21 @@ impl UNetConfig {
                 .iter()
                 .any(|m| (self.channels * m) % self.groups != 0)
         {
-            return bad(
+            return invalid(
                 "groups",
                 self.groups.to_string(),
                 "must divide every channel count",
             );
         }
         if self.embedding_size < 2 || self.embedding_size % 2 != 0 {
-            return bad(
+            return invalid(
                 "embedding_size",
                 self.embedding_size.to_string(),
                 "must be even and >= 2",
             );
         }
         if self.res_blocks == 0 {
-            return bad("res_blocks", "0".into(), "must be at least 1");
+            return invalid("res_blocks", 0, "must be at least 1");
         }
         Ok(())
     }
@@ -509,19 +503,7 @@ impl UNetModel {
             .ok_or_else(|| bad(format!("missing tensor {FOURIER_KEY}")))?
             .clone();
         let model = Self::build(config, fourier, device)?;
-        for (name, var) in model.named_vars() {
-            let t = tensors
-                .get(&name)
-                .ok_or_else(|| bad(format!("missing tensor {name}")))?;
-            if t.dims() != var.dims() {
-                return Err(bad(format!(
-                    "tensor {name} has shape {:?}, expected {:?}",
-                    t.dims(),
-                    var.dims()
-                )));
-            }
-            var.set(t)?;
-        }
+        load_vars(&model.named_vars(), &tensors, "", path, device)?;
         Ok(model)
     }
 }

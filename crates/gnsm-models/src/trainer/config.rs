@@ -4,6 +4,7 @@ use gnsm_losses::LossConfig;
 use gnsm_noise::ScheduleConfig;
 use serde::{Deserialize, Serialize};
 
+use crate::error::invalid;
 use crate::ModelError;
 
 /// Learning-rate schedule over the step budget.
@@ -125,41 +126,34 @@ impl TrainerConfig {
     /// # Errors
     /// [`ModelError::InvalidConfig`] naming the first bad setting.
     pub fn validate(&self) -> Result<(), ModelError> {
-        let bad = |name, value: String, reason| {
-            Err(ModelError::InvalidConfig {
-                name,
-                value,
-                reason,
-            })
-        };
         let positive = |v: f64| v.is_finite() && v > 0.0;
         if self.batch_size == 0 {
-            return bad("batch_size", "0".into(), "must be at least 1");
+            return invalid("batch_size", 0, "must be at least 1");
         }
         if !positive(self.lr) {
-            return bad("lr", self.lr.to_string(), "must be finite and > 0");
+            return invalid("lr", self.lr.to_string(), "must be finite and > 0");
         }
         if let LrSchedule::Cosine { min_lr } = self.schedule {
             if !(min_lr.is_finite() && min_lr >= 0.0 && min_lr <= self.lr) {
-                return bad("min_lr", min_lr.to_string(), "must be in [0, lr]");
+                return invalid("min_lr", min_lr.to_string(), "must be in [0, lr]");
             }
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return bad(
+            return invalid(
                 "weight_decay",
                 self.weight_decay.to_string(),
                 "must be finite and >= 0",
             );
         }
         if !(0.0..1.0).contains(&self.beta1) || !(0.0..1.0).contains(&self.beta2) {
-            return bad(
+            return invalid(
                 "beta",
                 format!("({}, {})", self.beta1, self.beta2),
                 "must be in [0, 1)",
             );
         }
         if !positive(self.adam_eps) {
-            return bad(
+            return invalid(
                 "adam_eps",
                 self.adam_eps.to_string(),
                 "must be finite and > 0",
@@ -167,17 +161,17 @@ impl TrainerConfig {
         }
         if let Some(clip) = self.grad_clip {
             if !positive(clip) {
-                return bad("grad_clip", clip.to_string(), "must be finite and > 0");
+                return invalid("grad_clip", clip.to_string(), "must be finite and > 0");
             }
         }
         if !(0.0..1.0).contains(&self.ema_decay) {
-            return bad("ema_decay", self.ema_decay.to_string(), "must be in [0, 1)");
+            return invalid("ema_decay", self.ema_decay.to_string(), "must be in [0, 1)");
         }
         if self.eval_every == 0 || self.eval_batch == 0 {
-            return bad("eval_every / eval_batch", "0".into(), "must be at least 1");
+            return invalid("eval_every / eval_batch", 0, "must be at least 1");
         }
         if !(self.min_delta.is_finite() && self.min_delta >= 0.0) {
-            return bad(
+            return invalid(
                 "min_delta",
                 self.min_delta.to_string(),
                 "must be finite and >= 0",
@@ -185,7 +179,7 @@ impl TrainerConfig {
         }
         if let Some(m) = self.max_minutes {
             if !positive(m) {
-                return bad("max_minutes", m.to_string(), "must be finite and > 0");
+                return invalid("max_minutes", m.to_string(), "must be finite and > 0");
             }
         }
         self.noise.build()?;

@@ -87,25 +87,32 @@ pub struct TrainSummary {
     pub curve: Vec<(usize, f64, f64, f64)>,
 }
 
-/// Trainer state saved in checkpoints besides the tensors.
+/// Where a run stands, besides the tensors: saved whole in checkpoints.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct TrainState {
-    format: String,
-    version: u32,
-    model: WeightsHeader,
-    config: TrainerConfig,
-    step: usize,
-    adam_steps: usize,
+struct Progress {
     rng: NoiseRng,
     cursor: usize,
+    step: usize,
     best_val_loss: f64,
     best_step: usize,
     evals_since_best: usize,
     skipped: usize,
     loss_sum: f64,
     loss_count: usize,
+    /// Training seconds before the current `fit` call (in a checkpoint: up to it).
     seconds: f64,
     curve: Vec<(usize, f64, f64, f64)>,
+}
+
+/// The checkpoint header: format, model and trainer settings, and the progress.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TrainState {
+    format: String,
+    version: u32,
+    model: WeightsHeader,
+    config: TrainerConfig,
+    adam_steps: usize,
+    progress: Progress,
 }
 
 /// Trains a [`ScoreModel`] with GNSM noise and loss.
@@ -136,32 +143,18 @@ pub struct Trainer {
     optimizer: AdamW,
     loss: GnsmLoss,
     schedule: NoiseSchedule,
-    rng: NoiseRng,
     order: Vec<u32>,
-    cursor: usize,
-    step: usize,
-    best_val_loss: f64,
-    best_step: usize,
-    evals_since_best: usize,
-    skipped: usize,
-    loss_sum: f64,
-    loss_count: usize,
-    seconds_before: f64,
-    curve: Vec<(usize, f64, f64, f64)>,
+    progress: Progress,
 }
 
 impl std::fmt::Debug for Trainer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Trainer")
-            .field("step", &self.step)
-            .field("best_val_loss", &self.best_val_loss)
+            .field("step", &self.progress.step)
+            .field("best_val_loss", &self.progress.best_val_loss)
             .field("model", &self.model)
             .finish()
     }
-}
-
-fn layout_width(layout: &FeatureLayout) -> usize {
-    layout.width()
 }
 
 impl Trainer {
@@ -198,7 +191,19 @@ impl Trainer {
         let ema = model.duplicate()?;
         let best = model.duplicate()?;
         Ok(Self {
-            rng: NoiseRng::seed_from_u64(config.seed),
+            progress: Progress {
+                rng: NoiseRng::seed_from_u64(config.seed),
+                cursor: 0,
+                step: 0,
+                best_val_loss: f64::INFINITY,
+                best_step: 0,
+                evals_since_best: 0,
+                skipped: 0,
+                loss_sum: 0.0,
+                loss_count: 0,
+                seconds: 0.0,
+                curve: Vec::new(),
+            },
             config,
             model,
             ema,
@@ -207,16 +212,6 @@ impl Trainer {
             loss,
             schedule,
             order: Vec::new(),
-            cursor: 0,
-            step: 0,
-            best_val_loss: f64::INFINITY,
-            best_step: 0,
-            evals_since_best: 0,
-            skipped: 0,
-            loss_sum: 0.0,
-            loss_count: 0,
-            seconds_before: 0.0,
-            curve: Vec::new(),
         })
     }
 
@@ -237,7 +232,7 @@ impl Trainer {
 
     /// Steps done.
     pub fn step(&self) -> usize {
-        self.step
+        self.progress.step
     }
 
     /// The settings.
@@ -255,19 +250,19 @@ impl Trainer {
         out.clear();
         if self.order.len() != rows {
             self.order = (0..rows as u32).collect();
-            self.order.shuffle(&mut self.rng);
-            self.cursor = 0;
+            self.order.shuffle(&mut self.progress.rng);
+            self.progress.cursor = 0;
         }
-        if self.cursor + batch > rows {
-            self.order.shuffle(&mut self.rng);
-            self.cursor = 0;
+        if self.progress.cursor + batch > rows {
+            self.order.shuffle(&mut self.progress.rng);
+            self.progress.cursor = 0;
         }
         out.extend(
-            self.order[self.cursor..self.cursor + batch]
+            self.order[self.progress.cursor..self.progress.cursor + batch]
                 .iter()
                 .map(|&i| i as usize),
         );
-        self.cursor += batch;
+        self.progress.cursor += batch;
     }
 
     /// Train on `train` rows (row-major, layout width each) and validate on `val` rows,
@@ -302,7 +297,7 @@ impl Trainer {
     ) -> Result<TrainSummary, ModelError> {
         let until = until.min(self.config.steps);
         let layout = self.model.layout().clone();
-        let width = layout_width(&layout);
+        let width = layout.width();
         for (what, data) in [("training rows", train), ("validation rows", val)] {
             if data.is_empty() || data.len() % width != 0 {
                 return Err(ModelError::Shape {
@@ -325,20 +320,20 @@ impl Trainer {
         let mut stopped_by = "steps";
 
         let mut checkpointed_at = None;
-        while self.step < until {
+        while self.progress.step < until {
             // Batch, levels and noise, all from the one seeded host RNG.
             self.next_batch(n_train, batch, &mut indices);
             for (dst, &i) in clean.chunks_exact_mut(width).zip(&indices) {
                 dst.copy_from_slice(&train[i * width..(i + 1) * width]);
             }
             self.schedule
-                .sample_levels(&mut self.rng, batch, &mut levels);
+                .sample_levels(&mut self.progress.rng, batch, &mut levels);
             perturb_batch(
                 &clean,
                 &layout,
                 &self.schedule,
                 &levels,
-                &mut self.rng,
+                &mut self.progress.rng,
                 &mut noise,
             )?;
             let masks = self.dropout_masks(batch, &device)?;
@@ -349,7 +344,7 @@ impl Trainer {
             let targets = self.loss.targets(&noise, DType::F32)?;
             let parts = self.loss.forward(&out, &targets)?;
             let loss = f64::from(parts.total.to_scalar::<f32>()?);
-            let lr = self.config.lr_at(self.step);
+            let lr = self.config.lr_at(self.progress.step);
 
             let grads = parts.total.backward()?;
             let norm = self.optimizer.grad_norm(&grads)?;
@@ -360,13 +355,15 @@ impl Trainer {
                         bar.abandon();
                         return Err(ModelError::NonFinite {
                             what,
-                            step: self.step + 1,
+                            step: self.progress.step + 1,
                         });
                     }
                     NonFinitePolicy::SkipBatch => {
-                        self.skipped += 1;
-                        self.step += 1;
-                        on_event(&TrainEvent::SkippedBatch { step: self.step });
+                        self.progress.skipped += 1;
+                        self.progress.step += 1;
+                        on_event(&TrainEvent::SkippedBatch {
+                            step: self.progress.step,
+                        });
                         continue;
                     }
                 }
@@ -377,44 +374,47 @@ impl Trainer {
             };
             self.optimizer.step(&grads, lr, scale)?;
             self.update_ema()?;
-            self.step += 1;
-            self.loss_sum += loss;
-            self.loss_count += 1;
+            self.progress.step += 1;
+            self.progress.loss_sum += loss;
+            self.progress.loss_count += 1;
             on_event(&TrainEvent::Step {
-                step: self.step,
+                step: self.progress.step,
                 loss,
                 lr,
             });
-            bar.set_position(self.step as u64);
-            if self.step % 10 == 0 {
-                bar.set_message(format!("loss {loss:.4} best val {:.4}", self.best_val_loss));
+            bar.set_position(self.progress.step as u64);
+            if self.progress.step % 10 == 0 {
+                bar.set_message(format!(
+                    "loss {loss:.4} best val {:.4}",
+                    self.progress.best_val_loss
+                ));
             }
 
-            let elapsed = self.seconds_before + start.elapsed().as_secs_f64();
+            let elapsed = self.progress.seconds + start.elapsed().as_secs_f64();
             let out_of_time = self.config.max_minutes.is_some_and(|m| elapsed >= m * 60.0);
-            if self.step % self.config.eval_every == 0
-                || self.step == self.config.steps
+            if self.progress.step % self.config.eval_every == 0
+                || self.progress.step == self.config.steps
                 || out_of_time
             {
                 let improved = self.validate(val, on_event, elapsed, &mut log)?;
                 if improved {
-                    self.evals_since_best = 0;
+                    self.progress.evals_since_best = 0;
                 } else {
-                    self.evals_since_best += 1;
+                    self.progress.evals_since_best += 1;
                 }
                 if let Some(path) = self.config.checkpoint.clone() {
                     self.save_checkpoint(&path, elapsed)?;
-                    checkpointed_at = Some(self.step);
+                    checkpointed_at = Some(self.progress.step);
                     on_event(&TrainEvent::Checkpoint { path });
                 }
                 if self
                     .config
                     .patience
-                    .is_some_and(|p| self.evals_since_best >= p)
+                    .is_some_and(|p| self.progress.evals_since_best >= p)
                 {
                     stopped_by = "early stopping";
                     on_event(&TrainEvent::Stopped {
-                        step: self.step,
+                        step: self.progress.step,
                         reason: stopped_by,
                     });
                     break;
@@ -423,7 +423,7 @@ impl Trainer {
             if out_of_time {
                 stopped_by = "time budget";
                 on_event(&TrainEvent::Stopped {
-                    step: self.step,
+                    step: self.progress.step,
                     reason: stopped_by,
                 });
                 break;
@@ -431,24 +431,24 @@ impl Trainer {
         }
         bar.finish_and_clear();
         if let Some(path) = self.config.checkpoint.clone() {
-            if checkpointed_at != Some(self.step) && self.step > 0 {
-                self.save_checkpoint(&path, self.seconds_before + start.elapsed().as_secs_f64())?;
+            if checkpointed_at != Some(self.progress.step) && self.progress.step > 0 {
+                self.save_checkpoint(&path, self.progress.seconds + start.elapsed().as_secs_f64())?;
                 on_event(&TrainEvent::Checkpoint { path });
             }
         }
-        if self.curve.is_empty() {
-            let elapsed = self.seconds_before + start.elapsed().as_secs_f64();
+        if self.progress.curve.is_empty() {
+            let elapsed = self.progress.seconds + start.elapsed().as_secs_f64();
             self.validate(val, on_event, elapsed, &mut log)?;
         }
-        let seconds = self.seconds_before + start.elapsed().as_secs_f64();
+        let seconds = self.progress.seconds + start.elapsed().as_secs_f64();
         Ok(TrainSummary {
-            steps: self.step,
-            best_val_loss: self.best_val_loss,
-            best_step: self.best_step,
-            skipped_batches: self.skipped,
+            steps: self.progress.step,
+            best_val_loss: self.progress.best_val_loss,
+            best_step: self.progress.best_step,
+            skipped_batches: self.progress.skipped,
             seconds,
             stopped_by: stopped_by.into(),
-            curve: self.curve.clone(),
+            curve: self.progress.curve.clone(),
         })
     }
 
@@ -463,7 +463,7 @@ impl Trainer {
             )
             .expect("a valid template"),
         );
-        bar.set_position(self.step as u64);
+        bar.set_position(self.progress.step as u64);
         bar
     }
 
@@ -498,7 +498,7 @@ impl Trainer {
             .map(|_| {
                 let data: Vec<f32> = (0..batch * width)
                     .map(|_| {
-                        if self.rng.random::<f64>() < p {
+                        if self.progress.rng.random::<f64>() < p {
                             0.0
                         } else {
                             keep
@@ -578,26 +578,28 @@ impl Trainer {
         log: &mut Option<std::fs::File>,
     ) -> Result<bool, ModelError> {
         let val_loss = self.validation_loss(&self.ema, val)?;
-        let train_loss = if self.loss_count > 0 {
-            self.loss_sum / self.loss_count as f64
+        let train_loss = if self.progress.loss_count > 0 {
+            self.progress.loss_sum / self.progress.loss_count as f64
         } else {
             f64::NAN
         };
-        self.loss_sum = 0.0;
-        self.loss_count = 0;
-        let lr = self.config.lr_at(self.step.saturating_sub(1));
-        self.curve.push((self.step, train_loss, val_loss, lr));
-        let improved = val_loss < self.best_val_loss - self.config.min_delta;
+        self.progress.loss_sum = 0.0;
+        self.progress.loss_count = 0;
+        let lr = self.config.lr_at(self.progress.step.saturating_sub(1));
+        self.progress
+            .curve
+            .push((self.progress.step, train_loss, val_loss, lr));
+        let improved = val_loss < self.progress.best_val_loss - self.config.min_delta;
         if improved {
-            self.best_val_loss = val_loss;
-            self.best_step = self.step;
+            self.progress.best_val_loss = val_loss;
+            self.progress.best_step = self.progress.step;
             self.best.copy_from(&self.ema)?;
         }
         if let (Some(file), Some(path)) = (log.as_mut(), &self.config.log_csv) {
             writeln!(
                 file,
                 "{},{train_loss},{val_loss},{lr},{elapsed:.3}",
-                self.step
+                self.progress.step
             )
             .map_err(|source| ModelError::Io {
                 path: path.display().to_string(),
@@ -605,7 +607,7 @@ impl Trainer {
             })?;
         }
         on_event(&TrainEvent::Validation {
-            step: self.step,
+            step: self.progress.step,
             train_loss,
             val_loss,
             improved,
@@ -646,18 +648,11 @@ impl Trainer {
             version: CHECKPOINT_VERSION,
             model: self.model.header(),
             config: self.config.clone(),
-            step: self.step,
             adam_steps: self.optimizer.steps_taken(),
-            rng: self.rng.clone(),
-            cursor: self.cursor,
-            best_val_loss: self.best_val_loss,
-            best_step: self.best_step,
-            evals_since_best: self.evals_since_best,
-            skipped: self.skipped,
-            loss_sum: self.loss_sum,
-            loss_count: self.loss_count,
-            seconds,
-            curve: self.curve.clone(),
+            progress: Progress {
+                seconds,
+                ..self.progress.clone()
+            },
         };
         let mut metadata = HashMap::new();
         metadata.insert(
@@ -704,17 +699,7 @@ impl Trainer {
                 reason: "missing sampler/order".into(),
             })?
             .to_vec1::<u32>()?;
-        trainer.rng = state.rng;
-        trainer.cursor = state.cursor;
-        trainer.step = state.step;
-        trainer.best_val_loss = state.best_val_loss;
-        trainer.best_step = state.best_step;
-        trainer.evals_since_best = state.evals_since_best;
-        trainer.skipped = state.skipped;
-        trainer.loss_sum = state.loss_sum;
-        trainer.loss_count = state.loss_count;
-        trainer.seconds_before = state.seconds;
-        trainer.curve = state.curve;
+        trainer.progress = state.progress;
         Ok(trainer)
     }
 }
