@@ -19,6 +19,9 @@ pub enum GnsmError {
     /// Group softmax / scores.
     #[error(transparent)]
     Loss(#[from] gnsm_losses::LossError),
+    /// A baseline detector.
+    #[error(transparent)]
+    Baseline(#[from] gnsm_baselines::BaselineError),
     /// candle.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

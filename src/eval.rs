@@ -5,8 +5,10 @@
 use std::time::Instant;
 
 use candle_core::Device;
-use gnsm_data::{labels_of, paper_split, Schema, Table};
+use gnsm_baselines::{EcodParams, EcodTails, GmmDetectorParams, IsolationForestParams};
+use gnsm_data::{labels_of, paper_split, Encoding, Schema, Split, Table};
 use gnsm_models::TrainEvent;
+use msma::{Detector, Fit, Matrix};
 use serde::{Deserialize, Serialize};
 
 use crate::{Gnsm, GnsmConfig, GnsmError};
@@ -108,21 +110,19 @@ pub struct SeedRun {
     pub labels: Vec<bool>,
 }
 
-/// Run the protocol for one seed. `schema` carries the column kinds and label (fitted or
-/// not); it is fitted here on the rows `rule` names.
-///
-/// # Errors
-/// [`GnsmError::Invalid`] without a label, or any fit / scoring error.
-#[allow(clippy::too_many_arguments)]
-pub fn evaluate_seed(
-    config: &GnsmConfig,
+/// One seed's split, labels and encoder, shared by GNSM and the baselines.
+struct Prepared {
+    labels: Vec<bool>,
+    split: Split,
+    schema: Schema,
+}
+
+fn prepare(
     schema: &Schema,
     table: &Table,
     seed: u64,
     rule: VocabularyRule,
-    device: &Device,
-    on_event: &mut dyn FnMut(&TrainEvent),
-) -> Result<SeedRun, GnsmError> {
+) -> Result<Prepared, GnsmError> {
     let labels = labels_of(schema, table)?;
     let anomalies = labels.iter().filter(|&&l| l).count();
     if anomalies == 0 || anomalies == labels.len() {
@@ -140,6 +140,33 @@ pub fn evaluate_seed(
     };
     let mut fitted = schema.clone();
     fitted.fit(table, &vocabulary)?;
+    Ok(Prepared {
+        labels,
+        split,
+        schema: fitted,
+    })
+}
+
+/// Run the protocol for one seed. `schema` carries the column kinds and label (fitted or
+/// not); it is fitted here on the rows `rule` names.
+///
+/// # Errors
+/// [`GnsmError::Invalid`] without a label, or any fit / scoring error.
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate_seed(
+    config: &GnsmConfig,
+    schema: &Schema,
+    table: &Table,
+    seed: u64,
+    rule: VocabularyRule,
+    device: &Device,
+    on_event: &mut dyn FnMut(&TrainEvent),
+) -> Result<SeedRun, GnsmError> {
+    let Prepared {
+        labels,
+        split,
+        schema: fitted,
+    } = prepare(schema, table, seed, rule)?;
     let config = config.clone().with_seed(seed);
     let start = Instant::now();
     let (detector, report) = Gnsm::fit_rows(
@@ -177,4 +204,168 @@ pub fn evaluate_seed(
         scores,
         labels: test_labels,
     })
+}
+
+/// A classical detector run beside GNSM on the same split and encoding (plain one-hot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Baseline {
+    /// IsolationForest, 100 trees of 256 rows, fitted on train + val.
+    IsolationForest,
+    /// ECOD fitted on train + val, scored with pyod's pooled tails (as the published
+    /// numbers).
+    Ecod,
+    /// Full-covariance GMM, k from {3, 5, 7, 9} by validation log-likelihood, refitted on
+    /// train + val.
+    Gmm,
+}
+
+impl Baseline {
+    /// Every baseline.
+    pub const ALL: [Baseline; 3] = [Baseline::IsolationForest, Baseline::Ecod, Baseline::Gmm];
+
+    /// A short display name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Baseline::IsolationForest => "IForest",
+            Baseline::Ecod => "ECOD",
+            Baseline::Gmm => "GMM one-hot",
+        }
+    }
+}
+
+/// One baseline's outcome on one seed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BaselineResult {
+    /// Which detector.
+    pub baseline: Baseline,
+    /// The seed.
+    pub seed: u64,
+    /// Average precision × 100.
+    pub ap: f64,
+    /// ROC-AUC × 100.
+    pub roc_auc: f64,
+    /// Seconds to fit (component selection included for the GMM).
+    pub fit_seconds: f64,
+    /// Seconds to score the test rows.
+    pub score_seconds: f64,
+}
+
+fn one_hot(schema: &Schema, table: &Table, rows: &[usize]) -> Result<Matrix, GnsmError> {
+    let encoded = schema.encode_rows(table, rows, Encoding::OneHot)?;
+    let width = encoded.layout.width();
+    Ok(Matrix::new(
+        encoded.rows,
+        width,
+        encoded.data.iter().map(|&v| f64::from(v)).collect(),
+    )?)
+}
+
+/// Run `baselines` on one seed of the protocol: the same split and vocabulary as
+/// [`evaluate_seed`], the rows encoded as plain one-hot (continuous columns standardised).
+///
+/// # Errors
+/// [`GnsmError::Invalid`] without both classes, or any encoding / fitting error.
+pub fn evaluate_baselines(
+    schema: &Schema,
+    table: &Table,
+    seed: u64,
+    rule: VocabularyRule,
+    baselines: &[Baseline],
+) -> Result<Vec<BaselineResult>, GnsmError> {
+    let Prepared {
+        labels,
+        split,
+        schema,
+    } = prepare(schema, table, seed, rule)?;
+    let train = one_hot(&schema, table, &split.train)?;
+    let val = one_hot(&schema, table, &split.val)?;
+    let both: Vec<usize> = split.train.iter().chain(&split.val).copied().collect();
+    let train_val = one_hot(&schema, table, &both)?;
+    let test = one_hot(&schema, table, &split.test)?;
+    let test_labels: Vec<bool> = split.test.iter().map(|&i| labels[i]).collect();
+    let mut results = Vec::with_capacity(baselines.len());
+    for &baseline in baselines {
+        let start = Instant::now();
+        let detector: Box<dyn Detector<Matrix, Error = gnsm_baselines::BaselineError>> =
+            match baseline {
+                Baseline::IsolationForest => Box::new(
+                    IsolationForestParams::default()
+                        .seed(seed)
+                        .fit(&train_val)?,
+                ),
+                Baseline::Ecod => Box::new(
+                    EcodParams {
+                        tails: EcodTails::Pooled,
+                    }
+                    .fit(&train_val)?,
+                ),
+                Baseline::Gmm => Box::new(
+                    GmmDetectorParams::default()
+                        .seed(seed)
+                        .fit_split(&train, &val)?,
+                ),
+            };
+        let fit_seconds = start.elapsed().as_secs_f64();
+        let start = Instant::now();
+        let scores = detector.score(&test)?;
+        let score_seconds = start.elapsed().as_secs_f64();
+        results.push(BaselineResult {
+            baseline,
+            seed,
+            ap: msma::average_precision(&test_labels, &scores)? * 100.0,
+            roc_auc: msma::roc_auc(&test_labels, &scores)? * 100.0,
+            fit_seconds,
+            score_seconds,
+        });
+    }
+    Ok(results)
+}
+
+/// Mean ± std of one baseline over seeds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BaselineSummary {
+    /// Which detector.
+    pub baseline: Baseline,
+    /// Number of seeds.
+    pub seeds: usize,
+    /// Mean AP × 100.
+    pub ap_mean: f64,
+    /// Std of AP × 100.
+    pub ap_std: f64,
+    /// Mean ROC-AUC × 100.
+    pub roc_auc_mean: f64,
+    /// Std of ROC-AUC × 100.
+    pub roc_auc_std: f64,
+    /// Mean seconds to fit.
+    pub fit_seconds: f64,
+    /// Mean seconds to score.
+    pub score_seconds: f64,
+}
+
+/// Summarise baseline results per detector, in [`Baseline::ALL`] order (detectors without
+/// results are left out).
+pub fn summarize_baselines(results: &[BaselineResult]) -> Vec<BaselineSummary> {
+    Baseline::ALL
+        .iter()
+        .filter_map(|&baseline| {
+            let rows: Vec<&BaselineResult> =
+                results.iter().filter(|r| r.baseline == baseline).collect();
+            if rows.is_empty() {
+                return None;
+            }
+            let (ap_mean, ap_std) = mean_std(rows.iter().map(|r| r.ap));
+            let (roc_auc_mean, roc_auc_std) = mean_std(rows.iter().map(|r| r.roc_auc));
+            Some(BaselineSummary {
+                baseline,
+                seeds: rows.len(),
+                ap_mean,
+                ap_std,
+                roc_auc_mean,
+                roc_auc_std,
+                fit_seconds: mean_std(rows.iter().map(|r| r.fit_seconds)).0,
+                score_seconds: mean_std(rows.iter().map(|r| r.score_seconds)).0,
+            })
+        })
+        .collect()
 }

@@ -17,6 +17,7 @@
 //! | `gnsm-models` | [`models`] | noise-conditioned networks and their trainer (candle) |
 //! | `gnsm-data` | [`data`] | schema-aware CSV reading and encoding |
 //! | `msma` | [`msma`] | score-norm embeddings, Gaussian mixtures, metrics |
+//! | `gnsm-baselines` | [`baselines`] | IsolationForest, ECOD and a one-hot GMM, for comparison |
 
 mod error;
 pub mod eval;
@@ -25,6 +26,7 @@ mod pipeline;
 pub use error::GnsmError;
 pub use pipeline::{Contribution, Explanation, FitReport, Gnsm, GnsmConfig};
 
+pub use gnsm_baselines as baselines;
 pub use gnsm_data as data;
 pub use gnsm_losses as losses;
 pub use gnsm_models as models;

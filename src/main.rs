@@ -16,7 +16,10 @@ use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use gnsm::data::{CsvOptions, Schema, SchemaOptions, Table};
-use gnsm::eval::{evaluate_seed, EvalSummary, VocabularyRule};
+use gnsm::eval::{
+    evaluate_baselines, evaluate_seed, summarize_baselines, Baseline, BaselineResult, EvalSummary,
+    VocabularyRule,
+};
 use gnsm::{Explanation, Gnsm, GnsmConfig};
 
 #[derive(Parser)]
@@ -163,6 +166,10 @@ struct EvalArgs {
     /// Most anomalous test rows of the last seed to show, with explanations.
     #[arg(long, default_value_t = 5)]
     top: usize,
+    /// Also run IsolationForest, ECOD and a one-hot GMM on the same seeds and splits, and
+    /// print them beside GNSM.
+    #[arg(long)]
+    compare: bool,
 }
 
 fn csv_options(delimiter: char) -> Result<CsvOptions> {
@@ -417,6 +424,7 @@ fn eval(args: EvalArgs) -> Result<()> {
         );
     }
     let mut results = Vec::new();
+    let mut baseline_results: Vec<BaselineResult> = Vec::new();
     let mut last = None;
     for seed in 42..42 + args.seeds {
         let bar = if args.train.quiet {
@@ -452,16 +460,34 @@ fn eval(args: EvalArgs) -> Result<()> {
         );
         results.push(run.result.clone());
         last = Some(run);
+        if args.compare {
+            for b in evaluate_baselines(&schema, &table, seed, rule, &Baseline::ALL)? {
+                println!(
+                    "         {:<12} AP {:6.2}  ROC-AUC {:6.2}  (fit {:.2} s, score {:.2} s)",
+                    b.baseline.name(),
+                    b.ap,
+                    b.roc_auc,
+                    b.fit_seconds,
+                    b.score_seconds
+                );
+                baseline_results.push(b);
+            }
+        }
     }
     let summary = EvalSummary::new(name, results);
-    println!(
-        "AP {:.2} ± {:.2}   ROC-AUC {:.2} ± {:.2}   over {} seeds",
-        summary.ap_mean,
-        summary.ap_std,
-        summary.roc_auc_mean,
-        summary.roc_auc_std,
-        summary.seeds.len()
-    );
+    let comparison = compare_table(&summary, &baseline_results);
+    if args.compare {
+        print!("{comparison}");
+    } else {
+        println!(
+            "AP {:.2} ± {:.2}   ROC-AUC {:.2} ± {:.2}   over {} seeds",
+            summary.ap_mean,
+            summary.ap_std,
+            summary.roc_auc_mean,
+            summary.roc_auc_std,
+            summary.seeds.len()
+        );
+    }
     if let Some(run) = last.filter(|_| args.top > 0) {
         let mut order: Vec<usize> = (0..run.scores.len()).collect();
         order.sort_by(|&a, &b| run.scores[b].total_cmp(&run.scores[a]));
@@ -483,11 +509,62 @@ fn eval(args: EvalArgs) -> Result<()> {
         }
     }
     if let Some(report) = &args.report {
-        let json = serde_json::to_vec_pretty(&summary)?;
+        let json = serde_json::to_vec_pretty(&serde_json::json!({
+            "gnsm": summary,
+            "baselines": baseline_results,
+        }))?;
         gnsm::data::write_atomic(report, &json)?;
         println!("report written to {}", report.display());
     }
     Ok(())
+}
+
+/// Mean ± std of each detector over the seeds, GNSM first.
+fn compare_table(summary: &EvalSummary, baselines: &[BaselineResult]) -> String {
+    let n = summary.seeds.len().max(1) as f64;
+    let fit = summary.seeds.iter().map(|s| s.fit_seconds).sum::<f64>() / n;
+    let score = summary.seeds.iter().map(|s| s.score_seconds).sum::<f64>() / n;
+    let mut out = format!(
+        "{:<12} {:>15} {:>15} {:>9} {:>9}   over {} seeds\n",
+        "detector",
+        "AP",
+        "ROC-AUC",
+        "fit s",
+        "score s",
+        summary.seeds.len()
+    );
+    let mut line = |name: &str,
+                    ap: f64,
+                    ap_sd: f64,
+                    auc: f64,
+                    auc_sd: f64,
+                    fit: f64,
+                    score: f64| {
+        out.push_str(&format!(
+            "{name:<12} {ap:>6.2} ± {ap_sd:<6.2} {auc:>6.2} ± {auc_sd:<6.2} {fit:>9.2} {score:>9.2}\n"
+        ));
+    };
+    line(
+        "GNSM",
+        summary.ap_mean,
+        summary.ap_std,
+        summary.roc_auc_mean,
+        summary.roc_auc_std,
+        fit,
+        score,
+    );
+    for b in summarize_baselines(baselines) {
+        line(
+            b.baseline.name(),
+            b.ap_mean,
+            b.ap_std,
+            b.roc_auc_mean,
+            b.roc_auc_std,
+            b.fit_seconds,
+            b.score_seconds,
+        );
+    }
+    out
 }
 
 fn main() -> ExitCode {
