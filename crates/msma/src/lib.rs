@@ -38,6 +38,7 @@ mod matrix;
 pub mod metrics;
 mod norms;
 mod scaler;
+pub mod segmentation;
 pub mod select;
 
 pub use detector::{Detector, Fit, Msma, MsmaParams};
