@@ -22,6 +22,7 @@
 mod error;
 pub mod eval;
 mod pipeline;
+pub mod segmentation;
 
 pub use error::GnsmError;
 pub use pipeline::{Contribution, Explanation, FitReport, Gnsm, GnsmConfig};
