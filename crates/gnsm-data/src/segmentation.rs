@@ -168,7 +168,7 @@ impl SegmentationLayout {
         let image_path = self.image_path(name)?;
         let label_path = self.labels.join(format!("{name}.png"));
         let (ih, iw, rgb) = read_rgb(&image_path)?;
-        let (lh, lw, mut mask) = read_label(&label_path)?;
+        let (lh, lw, mut mask) = read_label_png(&label_path)?;
         if (ih, iw) != (lh, lw) {
             return Err(image_error(
                 &label_path,
@@ -318,8 +318,12 @@ fn read_rgb(path: &Path) -> Result<(usize, usize, Vec<f32>), DataError> {
     Ok((h, w, out))
 }
 
-/// A label PNG's raw 8-bit values (grayscale value or palette index).
-fn read_label(path: &Path) -> Result<(usize, usize, Vec<u8>), DataError> {
+/// A label PNG's raw 8-bit values (grayscale value or palette index): (height, width,
+/// row-major values).
+///
+/// # Errors
+/// [`DataError::Io`] / [`DataError::Image`] for a missing, corrupt or non-label PNG.
+pub fn read_label_png(path: &Path) -> Result<(usize, usize, Vec<u8>), DataError> {
     let (h, w, color, bytes) = decode_png(path)?;
     match color {
         png::ColorType::Grayscale | png::ColorType::Indexed => Ok((h, w, bytes)),
