@@ -377,9 +377,8 @@ mod tests {
         );
 
         let to_u8 = |m: &[bool]| m.iter().map(|&b| u8::from(b)).collect::<Vec<_>>();
-        // Only class 1 counts when the class-0 masks are identical in surface... they are
-        // not, so compare the class-1 share through a 2-class call with classes = 2 minus
-        // class 0's: compute class 0 separately.
+        // The 2-class call averages class 1 (hand values above) with class 0, the
+        // complements, whose distances come from the binary function.
         let both = surface_metrics(&to_u8(&pred), &to_u8(&truth), h, w, 2, 255).unwrap();
         let not = |m: &[bool]| m.iter().map(|&b| !b).collect::<Vec<_>>();
         let d0 = surface_distances(&not(&pred), &not(&truth), h, w);
