@@ -70,6 +70,9 @@ struct Args {
     /// Only the baselines: no GNSM training.
     #[arg(long)]
     skip_gnsm: bool,
+    /// Which baselines (iforest, ecod, gmm; default all).
+    #[arg(long, value_delimiter = ',')]
+    which: Vec<String>,
     /// Baseline results file (read to resume, appended to).
     #[arg(long, default_value = "docs/results/baselines.json")]
     baseline_results: PathBuf,
@@ -198,6 +201,17 @@ fn main() -> Result<()> {
             if args.baselines || args.skip_gnsm {
                 let todo: Vec<Baseline> = Baseline::ALL
                     .into_iter()
+                    .filter(|b| {
+                        args.which.is_empty()
+                            || args.which.iter().any(|w| {
+                                matches!(
+                                    (w.as_str(), b),
+                                    ("iforest", Baseline::IsolationForest)
+                                        | ("ecod", Baseline::Ecod)
+                                        | ("gmm", Baseline::Gmm)
+                                )
+                            })
+                    })
                     .filter(|&b| {
                         !baseline_entries.iter().any(|e| {
                             e.dataset == dataset.name()
@@ -206,7 +220,12 @@ fn main() -> Result<()> {
                         })
                     })
                     .collect();
-                for b in evaluate_baselines(&data.schema, &data.table, seed, rule, &todo)? {
+                let results = if todo.is_empty() {
+                    Vec::new()
+                } else {
+                    evaluate_baselines(&data.schema, &data.table, seed, rule, &todo)?
+                };
+                for b in results {
                     println!(
                         "{} seed {seed}: {} AP {:.2} ROC-AUC {:.2} (fit {:.1} s)",
                         dataset.name(),
