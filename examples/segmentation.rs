@@ -17,6 +17,10 @@
 //! 4. Dice, MSD and HD95 of every prediction against its ground truth, correlations, the
 //!    report `docs/results/segmentation.md` and the figure `docs/results/segmentation.png`.
 
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 

@@ -12,6 +12,10 @@
 //! RAYON_NUM_THREADS=2 cargo run --release --example table2 -- --baselines --skip-gnsm
 //! ```
 
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 

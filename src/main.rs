@@ -8,6 +8,10 @@
 //! Exit status: 0 on success, 1 when the work failed (bad file, bad value: the message says
 //! where), 2 for a command line that does not parse.
 
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
