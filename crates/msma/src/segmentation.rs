@@ -337,7 +337,7 @@ mod tests {
         let (h, w) = (7, 9);
         let f: Vec<bool> = (0..h * w).map(|i| i % 11 == 3 || i == 40).collect();
         let d = distance_transform(&f, h, w);
-        for i in 0..h * w {
+        for (i, &got) in d.iter().enumerate() {
             let brute = (0..h * w)
                 .filter(|&j| f[j])
                 .map(|j| {
@@ -346,11 +346,7 @@ mod tests {
                     (dy * dy + dx * dx).sqrt()
                 })
                 .fold(f64::INFINITY, f64::min);
-            assert!(
-                (d[i] - brute).abs() < 1e-12,
-                "pixel {i}: {} vs {brute}",
-                d[i]
-            );
+            assert!((got - brute).abs() < 1e-12, "pixel {i}: {got} vs {brute}");
         }
         assert!(distance_transform(&[false; 4], 2, 2)
             .iter()
