@@ -513,10 +513,13 @@ fn eval(args: EvalArgs) -> Result<()> {
         }
     }
     if let Some(report) = &args.report {
-        let json = serde_json::to_vec_pretty(&serde_json::json!({
-            "gnsm": summary,
-            "baselines": baseline_results,
-        }))?;
+        let mut value = serde_json::to_value(&summary)?;
+        if args.compare {
+            value["baselines"] = serde_json::to_value(&baseline_results)?;
+            value["baseline_summaries"] =
+                serde_json::to_value(summarize_baselines(&baseline_results))?;
+        }
+        let json = serde_json::to_vec_pretty(&value)?;
         gnsm::data::write_atomic(report, &json)?;
         println!("report written to {}", report.display());
     }

@@ -74,14 +74,22 @@ fn fit_score_and_eval() {
         "1",
         "--report",
         report.to_str().unwrap(),
+        "--compare",
     ];
     args.extend(small);
     let out = gnsm(&args);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("AP"), "{}", text(&out));
+    for detector in ["GNSM", "IForest", "ECOD", "GMM one-hot"] {
+        assert!(text(&out).contains(detector), "{}", text(&out));
+    }
     let parsed: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(parsed["seeds"].as_array().unwrap().len(), 1);
+    assert_eq!(parsed["baselines"].as_array().unwrap().len(), 3);
+    for b in parsed["baselines"].as_array().unwrap() {
+        let ap = b["ap"].as_f64().unwrap();
+        assert!(ap > 0.0 && ap <= 100.0, "{b}");
+    }
     support::cleanup(&dir);
 }
 
