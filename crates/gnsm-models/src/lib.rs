@@ -23,6 +23,7 @@ mod config;
 mod error;
 mod fused;
 mod io;
+mod kernels;
 pub mod layers;
 mod model;
 mod tab_resnet;
