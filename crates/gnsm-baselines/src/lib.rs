@@ -9,7 +9,7 @@
 //!   paper's GNSM (REFERENCE.md §3).
 //!
 //! All three implement msma's [`Fit`](msma::Fit) / [`Detector`](msma::Detector) traits on an
-//! f64 [`Matrix`](msma::Matrix), higher score = more anomalous. Feed them gnsm-data's plain
+//! f64 [`msma::Matrix`], higher score = more anomalous. Feed them gnsm-data's plain
 //! one-hot encoding (`Encoding::OneHot`), so they see the data GNSM sees. No candle here.
 //!
 //! ```
