@@ -127,11 +127,10 @@ impl SegmentationLayout {
     /// different sizes without `resize`; [`DataError::Io`] when a folder cannot be listed.
     pub fn read(&self) -> Result<Vec<SegmentationPair>, DataError> {
         let names = self.names()?;
-        let mut pairs = Vec::with_capacity(names.len());
+        let mut pairs: Vec<SegmentationPair> = Vec::with_capacity(names.len());
         for name in names {
             let pair = self.read_pair(&name)?;
             if let Some(first) = pairs.first() {
-                let first: &SegmentationPair = first;
                 if (first.height, first.width) != (pair.height, pair.width) {
                     return Err(image_error(
                         &self.labels.join(format!("{name}.png")),
