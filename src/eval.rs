@@ -280,8 +280,12 @@ pub fn evaluate_baselines(
     } = prepare(schema, table, seed, rule)?;
     let train = one_hot(&schema, table, &split.train)?;
     let val = one_hot(&schema, table, &split.val)?;
-    let both: Vec<usize> = split.train.iter().chain(&split.val).copied().collect();
-    let train_val = one_hot(&schema, table, &both)?;
+    // Train + val without encoding those rows a second time.
+    let train_val = Matrix::new(
+        train.rows() + val.rows(),
+        train.cols(),
+        [train.as_slice(), val.as_slice()].concat(),
+    )?;
     let test = one_hot(&schema, table, &split.test)?;
     let test_labels: Vec<bool> = split.test.iter().map(|&i| labels[i]).collect();
     let mut results = Vec::with_capacity(baselines.len());

@@ -14,7 +14,7 @@ use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{Conv2d, Conv2dConfig, Module, VarBuilder, VarMap};
 use gnsm_data::segmentation::SegmentationPair;
 use gnsm_losses::{GnsmLoss, GroupSoftmax, GroupStrategy, LossConfig};
-use gnsm_models::{init_vars, upsample2, AdamW, UNetConfig, UNetModel};
+use gnsm_models::{init_vars, sorted_vars, upsample2, AdamW, UNetConfig, UNetModel};
 use gnsm_noise::{
     perturb_batch, FeatureLayout, NoiseRng, NoiseSchedule, Perturbation, ScheduleConfig,
     LOG_ONE_HOT_COLD,
@@ -183,16 +183,7 @@ impl Segmenter {
 
     /// The trainable variables, sorted by name.
     pub fn named_vars(&self) -> Vec<(String, Var)> {
-        let mut vars: Vec<(String, Var)> = self
-            .varmap
-            .data()
-            .lock()
-            .expect("var map lock")
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        vars.sort_by(|a, b| a.0.cmp(&b.0));
-        vars
+        sorted_vars(&self.varmap)
     }
 
     /// Logits (B, classes, H, W) of images (B, 3, H, W); H and W must be even.

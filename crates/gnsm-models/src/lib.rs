@@ -32,7 +32,7 @@ mod unet;
 
 pub use config::{Activation, TabResNetConfig};
 pub use error::ModelError;
-pub use model::{init_vars, ScoreModel, WeightsHeader, FOURIER_KEY};
+pub use model::{init_vars, sorted_vars, ScoreModel, WeightsHeader, FOURIER_KEY};
 pub use tab_resnet::{LevelEmbedding, TabResBlock, TabResNet};
 pub use trainer::{
     AdamW, LrSchedule, NonFinitePolicy, TrainEvent, TrainSummary, Trainer, TrainerConfig,

@@ -67,7 +67,7 @@ pub(crate) fn fourier_frequencies(
 }
 
 /// The variables of a `VarMap`, sorted by name (a stable order for optimizers and files).
-pub(crate) fn sorted_vars(varmap: &VarMap) -> Vec<(String, Var)> {
+pub fn sorted_vars(varmap: &VarMap) -> Vec<(String, Var)> {
     let data = varmap
         .data()
         .lock()
