@@ -1,6 +1,6 @@
 """PyTorch side of `cargo run --release --example train_speed`.
 
-Usage: python3 benches/tab_resnet_torch.py THREADS [--quick]
+Usage: python3 benches/tab_resnet_torch.py THREADS [--quick | --large]
 The reference tab-ResNet architecture (REFERENCE.md §2) written out in plain PyTorch:
 Fourier level embedding, projection, pre-LayerNorm FiLM blocks with GELU, LayerNorm ->
 LeakyReLU -> Linear head; one step = ExpConcrete perturbation + forward + per-group KL loss +
@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 threads = int(sys.argv[1])
 quick = "--quick" in sys.argv
+large = "--large" in sys.argv
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 GROUPS = [12, 4, 8, 3, 3, 3, 2, 10, 5, 3]
@@ -89,7 +90,7 @@ def step(net, opt, ema, x):
             e.mul_(0.999).add_(p, alpha=0.001)
 
 
-shapes = [(256, 4, 60)] if quick else [(256, 4, 60), (1024, 20, 6)]
+shapes = [(256, 4, 60)] if quick else [(1024, 20, 6)] if large else [(256, 4, 60), (1024, 20, 6)]
 for width, depth, steps in shapes:
     net = Net(width, depth)
     opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-4)

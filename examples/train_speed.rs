@@ -2,7 +2,7 @@
 //! thread count, in the same run (REFERENCE.md §3 "Speed anchor").
 //!
 //! ```sh
-//! RAYON_NUM_THREADS=2 cargo run --release --example train_speed [-- --quick]
+//! RAYON_NUM_THREADS=2 cargo run --release --example train_speed [-- --quick | --large]
 //! ```
 //! Shapes: (a) width 256, depth 4; (b) the paper's width 1024, depth 20; batch 256 on a
 //! bank-shaped input (10 groups, 53 one-hot columns). One step = perturb + forward + KL loss +
@@ -37,7 +37,9 @@ fn rows(layout: &FeatureLayout, n: usize) -> Vec<f32> {
 }
 
 fn main() -> anyhow::Result<()> {
+    // --quick: the small shape only; --large: the paper shape only (for profiling).
     let quick = std::env::args().any(|a| a == "--quick");
+    let large = std::env::args().any(|a| a == "--large");
     let threads = std::env::var("RAYON_NUM_THREADS")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
@@ -51,6 +53,8 @@ fn main() -> anyhow::Result<()> {
     );
     let shapes: &[(usize, usize, usize)] = if quick {
         &[(256, 4, 30)]
+    } else if large {
+        &[(1024, 20, 6)]
     } else {
         &[(256, 4, 60), (1024, 20, 6)]
     };
@@ -110,6 +114,8 @@ fn main() -> anyhow::Result<()> {
     cmd.arg(script).arg(threads.to_string());
     if quick {
         cmd.arg("--quick");
+    } else if large {
+        cmd.arg("--large");
     }
     match cmd
         .env_remove("OPENBLAS_CORETYPE")
