@@ -2,7 +2,7 @@
 //! thread count, in the same run (REFERENCE.md §3 "Speed anchor").
 //!
 //! ```sh
-//! RAYON_NUM_THREADS=2 cargo run --release --example train_speed [-- --quick | --large]
+//! RAYON_NUM_THREADS=2 cargo run --release --example train_speed [-- --quick | --large] [--fused-only]
 //! ```
 //! Shapes: (a) width 256, depth 4; (b) the paper's width 1024, depth 20; batch 256 on a
 //! bank-shaped input (10 groups, 53 one-hot columns). One step = perturb + forward + KL loss +
@@ -18,7 +18,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
-use gnsm::models::{ScoreModel, TabResNetConfig, Trainer, TrainerConfig};
+use gnsm::models::{ScoreModel, TabResNetConfig, TrainEvent, Trainer, TrainerConfig};
 use gnsm::noise::{FeatureLayout, LOG_ONE_HOT_COLD};
 use rand::{Rng, SeedableRng};
 
@@ -36,10 +36,46 @@ fn rows(layout: &FeatureLayout, n: usize) -> Vec<f32> {
     data
 }
 
+/// Mean milliseconds per training step after 3 warm-up steps.
+fn time_steps(
+    net: &TabResNetConfig,
+    layout: &FeatureLayout,
+    data: &[f32],
+    batch: usize,
+    steps: usize,
+    fused_cpu_step: bool,
+) -> anyhow::Result<f64> {
+    let config = TrainerConfig {
+        steps: steps + 3,
+        batch_size: batch,
+        eval_every: 1_000_000,
+        progress: false,
+        fused_cpu_step,
+        ..Default::default()
+    };
+    let val = &data[..batch * layout.width()];
+    let mut trainer = Trainer::new(net.clone(), layout.clone(), config, &Device::Cpu)?;
+    trainer.fit_until(3, data, val, &mut |_| {})?;
+    // Time between consecutive step events: the step itself, without the validation pass
+    // that `fit_until` runs at its end.
+    let mut stamps = Vec::with_capacity(steps + 1);
+    let mut last = Instant::now();
+    trainer.fit_until(steps + 3, data, val, &mut |event| {
+        if let TrainEvent::Step { .. } = event {
+            let now = Instant::now();
+            stamps.push((now - last).as_secs_f64());
+            last = now;
+        }
+    })?;
+    Ok(stamps.iter().sum::<f64>() / stamps.len().max(1) as f64 * 1e3)
+}
+
 fn main() -> anyhow::Result<()> {
     // --quick: the small shape only; --large: the paper shape only (for profiling).
     let quick = std::env::args().any(|a| a == "--quick");
     let large = std::env::args().any(|a| a == "--large");
+    // --fused-only: skip the candle-autograd comparison (for profiling the default path).
+    let fused_only = std::env::args().any(|a| a == "--fused-only");
     let threads = std::env::var("RAYON_NUM_THREADS")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
@@ -65,28 +101,13 @@ fn main() -> anyhow::Result<()> {
             depth,
             ..Default::default()
         };
-        let config = TrainerConfig {
-            steps: steps + 3,
-            batch_size: batch,
-            eval_every: 1_000_000,
-            progress: false,
-            ..Default::default()
+        // The fused CPU step (the default) and candle's autograd, same run.
+        let step_ms = time_steps(&net, &layout, &data, batch, steps, true)?;
+        let autograd_ms = if fused_only {
+            f64::NAN
+        } else {
+            time_steps(&net, &layout, &data, batch, steps, false)?
         };
-        // Warm up 3 steps, then time `steps` steps.
-        let mut trainer = Trainer::new(net.clone(), layout.clone(), config, &Device::Cpu)?;
-        trainer.fit_until(3, &data, &data[..batch * layout.width()], &mut |_| {})?;
-        let start = Instant::now();
-        trainer.fit_until(
-            steps + 3,
-            &data,
-            &data[..batch * layout.width()],
-            &mut |_| {},
-        )?;
-        // fit_until validates once at its end; time one validation pass to subtract it.
-        let val_start = Instant::now();
-        trainer.validation_loss(trainer.ema(), &data[..batch * layout.width()])?;
-        let val = val_start.elapsed().as_secs_f64();
-        let step_ms = (start.elapsed().as_secs_f64() - val).max(0.0) / steps as f64 * 1e3;
 
         let model = ScoreModel::new(net, layout.clone(), &Device::Cpu)?;
         let x = Tensor::from_slice(
@@ -103,7 +124,7 @@ fn main() -> anyhow::Result<()> {
         }
         let rows_per_s = (4096 * reps) as f64 / start.elapsed().as_secs_f64();
         println!(
-            "gnsm   width {width:4} depth {depth:2}: train step {step_ms:8.1} ms   inference {rows_per_s:9.0} rows/s   ({} parameters)",
+            "gnsm   width {width:4} depth {depth:2}: train step {step_ms:8.1} ms (candle autograd {autograd_ms:.1} ms)   inference {rows_per_s:9.0} rows/s   ({} parameters)",
             model.num_parameters()
         );
         ours.push((width, depth, step_ms, rows_per_s));

@@ -2,7 +2,7 @@
 //! over each buffer instead of a chain of tensor ops that allocates several full-size
 //! temporaries per parameter per step (REFERENCE.md §4).
 
-use candle_core::{CpuStorage, InplaceOp2, InplaceOp3, Layout, Result, Tensor};
+use candle_core::{CpuStorage, InplaceOp1, InplaceOp2, InplaceOp3, Layout, Result, Tensor};
 
 fn slice<'a>(s: &'a CpuStorage, l: &Layout, name: &str) -> Result<&'a [f32]> {
     let CpuStorage::F32(data) = s else {
@@ -48,6 +48,13 @@ impl InplaceOp2 for Moment {
         if m.len() != g.len() {
             candle_core::bail!("adamw-moment: length mismatch {} vs {}", m.len(), g.len());
         }
+        self.apply(m, g);
+        Ok(())
+    }
+}
+
+impl Moment {
+    fn apply(&self, m: &mut [f32], g: &[f32]) {
         let (beta, one_minus) = (self.beta, 1.0 - self.beta);
         if self.square {
             for (m, &g) in m.iter_mut().zip(g) {
@@ -59,6 +66,30 @@ impl InplaceOp2 for Moment {
                 *m = beta * *m + one_minus * (g * self.scale);
             }
         }
+    }
+}
+
+/// [`Moment`] with the gradient in a host slice (the fused CPU training step's buffers).
+pub(crate) struct HostMoment<'a> {
+    pub grad: &'a [f32],
+    pub moment: Moment,
+}
+
+impl InplaceOp1 for HostMoment<'_> {
+    fn name(&self) -> &'static str {
+        "adamw-moment-host"
+    }
+
+    fn cpu_fwd(&self, s: &mut CpuStorage, l: &Layout) -> Result<()> {
+        let m = slice_mut(s, l, self.name())?;
+        if m.len() != self.grad.len() {
+            candle_core::bail!(
+                "adamw-moment-host: length mismatch {} vs {}",
+                m.len(),
+                self.grad.len()
+            );
+        }
+        self.moment.apply(m, self.grad);
         Ok(())
     }
 }

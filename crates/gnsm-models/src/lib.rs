@@ -20,6 +20,7 @@
 //! from a seeded host RNG.
 
 mod config;
+mod cpu_step;
 mod error;
 mod fused;
 mod io;

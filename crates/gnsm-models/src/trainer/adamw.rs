@@ -1,7 +1,7 @@
 use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
 
-use crate::fused::{fusable, AdamWApply, Moment};
+use crate::fused::{fusable, AdamWApply, HostMoment, Moment};
 use crate::ModelError;
 
 /// AdamW (decoupled weight decay, PyTorch's update) whose moments are plain tensors that a
@@ -122,6 +122,73 @@ impl AdamW {
             p.set(&(decayed - (update * lr)?)?)?;
             self.m[i] = m;
             self.v[i] = v;
+        }
+        Ok(())
+    }
+
+    /// Global L2 norm of host gradients (one buffer per parameter, in parameter order).
+    pub(crate) fn host_grad_norm(grads: &[Vec<f32>]) -> f64 {
+        grads
+            .iter()
+            .flatten()
+            .map(|&g| f64::from(g) * f64::from(g))
+            .sum::<f64>()
+            .sqrt()
+    }
+
+    /// [`AdamW::step`] with the gradients in host buffers named `names` (the parameters'
+    /// names, in the same order): the fused CPU training step's path.
+    ///
+    /// # Errors
+    /// [`ModelError::Shape`] when the names or sizes differ from the parameters, or a candle
+    /// error.
+    pub(crate) fn step_host(
+        &mut self,
+        names: &[String],
+        grads: &[Vec<f32>],
+        lr: f64,
+        scale: f64,
+    ) -> Result<(), ModelError> {
+        let same = names.len() == self.params.len()
+            && grads.len() == self.params.len()
+            && self
+                .params
+                .iter()
+                .zip(names.iter().zip(grads))
+                .all(|((n, p), (m, g))| n == m && p.elem_count() == g.len());
+        if !same {
+            return Err(ModelError::Shape {
+                what: "host gradients",
+                expected: format!("{} buffers matching the parameters", self.params.len()),
+                got: format!("{} buffers", grads.len()),
+            });
+        }
+        self.t += 1;
+        let t = self.t as i32;
+        let bias1 = 1.0 - self.beta1.powi(t);
+        let bias2 = 1.0 - self.beta2.powi(t);
+        for (i, ((_, p), g)) in self.params.iter().zip(grads).enumerate() {
+            let moment = |beta: f64, square| HostMoment {
+                grad: g,
+                moment: Moment {
+                    beta: beta as f32,
+                    scale: scale as f32,
+                    square,
+                },
+            };
+            self.m[i].inplace_op1(&moment(self.beta1, false))?;
+            self.v[i].inplace_op1(&moment(self.beta2, true))?;
+            p.as_tensor().inplace_op3(
+                &self.m[i],
+                &self.v[i],
+                &AdamWApply {
+                    lr: lr as f32,
+                    decay: self.weight_decay as f32,
+                    inv_bias1: (1.0 / bias1) as f32,
+                    inv_bias2: (1.0 / bias2) as f32,
+                    eps: self.eps as f32,
+                },
+            )?;
         }
         Ok(())
     }

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device, Tensor, Var};
 use gnsm_losses::GnsmLoss;
 use gnsm_noise::{perturb_batch, FeatureLayout, NoiseRng, NoiseSchedule, Perturbation};
 use rand::seq::SliceRandom;
@@ -18,6 +18,8 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 pub use adamw::AdamW;
+
+use crate::cpu_step::CpuStep;
 pub use config::{LrSchedule, NonFinitePolicy, TrainerConfig};
 
 use crate::model::WeightsHeader;
@@ -145,6 +147,8 @@ pub struct Trainer {
     schedule: NoiseSchedule,
     order: Vec<u32>,
     progress: Progress,
+    /// Buffers of the hand-written CPU step (built on first use for the batch size).
+    cpu_step: Option<CpuStep>,
 }
 
 impl std::fmt::Debug for Trainer {
@@ -212,6 +216,7 @@ impl Trainer {
             loss,
             schedule,
             order: Vec::new(),
+            cpu_step: None,
         })
     }
 
@@ -336,18 +341,40 @@ impl Trainer {
                 &mut self.progress.rng,
                 &mut noise,
             )?;
-            let masks = self.dropout_masks(batch, &device)?;
-            let x = Tensor::from_slice(&noise.noisy, (batch, width), &device)?;
-            let level_ids: Vec<u32> = levels.iter().map(|&l| l as u32).collect();
-            let level_t = Tensor::from_vec(level_ids, batch, &device)?;
-            let out = self.model.forward_with_masks(&x, &level_t, &masks)?;
             let targets = self.loss.targets(&noise, DType::F32)?;
-            let parts = self.loss.forward(&out, &targets)?;
-            let loss = f64::from(parts.total.to_scalar::<f32>()?);
             let lr = self.config.lr_at(self.progress.step);
-
-            let grads = parts.total.backward()?;
-            let norm = self.optimizer.grad_norm(&grads)?;
+            let (loss, norm, grads) = if self.config.fused_cpu_step
+                && CpuStep::supports(&self.model)
+            {
+                if self.cpu_step.as_ref().map(CpuStep::batch) != Some(batch) {
+                    self.cpu_step = Some(CpuStep::new(&self.model, batch)?);
+                }
+                let step = self.cpu_step.as_mut().expect("built above");
+                let loss_fn = &self.loss;
+                let loss = step.run(&self.model, &noise.noisy, &levels, &mut |out| {
+                    let out = Var::from_tensor(&Tensor::from_slice(out, (batch, width), &device)?)?;
+                    let parts = loss_fn.forward(out.as_tensor(), &targets)?;
+                    let loss = f64::from(parts.total.to_scalar::<f32>()?);
+                    let grads = parts.total.backward()?;
+                    let g = match grads.get(out.as_tensor()) {
+                        Some(g) => g.flatten_all()?.to_vec1::<f32>()?,
+                        None => vec![0.0; batch * width],
+                    };
+                    Ok((loss, g))
+                })?;
+                (loss, AdamW::host_grad_norm(step.grads()), None)
+            } else {
+                let masks = self.dropout_masks(batch, &device)?;
+                let x = Tensor::from_slice(&noise.noisy, (batch, width), &device)?;
+                let level_ids: Vec<u32> = levels.iter().map(|&l| l as u32).collect();
+                let level_t = Tensor::from_vec(level_ids, batch, &device)?;
+                let out = self.model.forward_with_masks(&x, &level_t, &masks)?;
+                let parts = self.loss.forward(&out, &targets)?;
+                let loss = f64::from(parts.total.to_scalar::<f32>()?);
+                let grads = parts.total.backward()?;
+                let norm = self.optimizer.grad_norm(&grads)?;
+                (loss, norm, Some(grads))
+            };
             if !loss.is_finite() || !norm.is_finite() {
                 let what = if loss.is_finite() { "gradient" } else { "loss" };
                 match self.config.non_finite {
@@ -372,7 +399,20 @@ impl Trainer {
                 Some(max) if norm > max => max / (norm + 1e-6),
                 _ => 1.0,
             };
-            self.optimizer.step(&grads, lr, scale)?;
+            match (&grads, &self.cpu_step) {
+                (Some(grads), _) => self.optimizer.step(grads, lr, scale)?,
+                (None, Some(step)) => {
+                    self.optimizer
+                        .step_host(step.names(), step.grads(), lr, scale)?;
+                }
+                (None, None) => {
+                    return Err(ModelError::Shape {
+                        what: "fused CPU step",
+                        expected: "its gradient buffers".into(),
+                        got: "none".into(),
+                    })
+                }
+            }
             self.update_ema()?;
             self.progress.step += 1;
             self.progress.loss_sum += loss;

@@ -1,0 +1,926 @@
+//! A training step of the tab-ResNet on CPU that allocates nothing per step: forward and
+//! backward written out by hand on buffers kept between steps, the matmuls handed straight to
+//! `gemm` (the engine under candle's CPU matmul) with the bias folded into the output.
+//!
+//! Why: candle allocates a fresh buffer for every op result and every gradient; at the
+//! paper's shape (width 1024, 20 blocks) the kernel's zeroing of those freshly faulted pages,
+//! not the matmuls, was the largest cost of a step (docs/benchmarks.md). The network is small
+//! enough to differentiate by hand, and the result is checked against candle's autograd
+//! (every gradient, `tests` below), so both paths compute the same step.
+//!
+//! Only the network runs here; the loss and its gradient with respect to the network output
+//! stay in candle (gnsm-losses), on a (batch × columns) tensor.
+
+use candle_core::{CpuStorage, Storage};
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+use crate::{Activation, ModelError, ScoreModel};
+
+/// Rows per rayon task in the element-wise passes.
+const ROWS_PER_TASK: usize = 16;
+
+/// Given the network output, the loss and its gradient with respect to the output.
+pub(crate) type LossGrad<'a> = dyn FnMut(&[f32]) -> Result<(f64, Vec<f32>), ModelError> + 'a;
+
+/// Indices (into the model's sorted variables) of one linear layer.
+#[derive(Debug, Clone, Copy)]
+struct LinearIdx {
+    weight: usize,
+    bias: usize,
+}
+
+/// Indices of one LayerNorm.
+#[derive(Debug, Clone, Copy)]
+struct NormIdx {
+    weight: usize,
+    bias: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct BlockIdx {
+    norm: NormIdx,
+    dense_1: LinearIdx,
+    film: LinearIdx,
+    dense_2: LinearIdx,
+}
+
+/// Saved activations of one residual block.
+#[derive(Debug)]
+struct BlockBuffers {
+    /// Normalised input (before the LayerNorm's affine map).
+    hat: Vec<f32>,
+    /// 1/σ per row.
+    rstd: Vec<f32>,
+    /// LayerNorm output (the activation's input).
+    pre: Vec<f32>,
+    /// Activation output.
+    act: Vec<f32>,
+    /// dense_1 output.
+    h1: Vec<f32>,
+    /// FiLM output (γ | β per row).
+    film: Vec<f32>,
+    /// After FiLM (dense_2's input).
+    h2: Vec<f32>,
+}
+
+/// The buffers and variable indices of the hand-written step for one model and batch size.
+#[derive(Debug)]
+pub(crate) struct CpuStep {
+    batch: usize,
+    width: usize,
+    in_dim: usize,
+    emb_size: usize,
+    activation: Activation,
+    names: Vec<String>,
+    emb_0: LinearIdx,
+    emb_1: LinearIdx,
+    proj: LinearIdx,
+    blocks_idx: Vec<BlockIdx>,
+    head_norm: NormIdx,
+    head: LinearIdx,
+    /// One gradient buffer per variable, in the model's sorted order.
+    grads: Vec<Vec<f32>>,
+    feats: Vec<f32>,
+    e0_pre: Vec<f32>,
+    e0: Vec<f32>,
+    e1_pre: Vec<f32>,
+    emb: Vec<f32>,
+    x: Vec<f32>,
+    /// The residual stream before each block, and after the last (depth + 1 buffers).
+    stream: Vec<Vec<f32>>,
+    blocks: Vec<BlockBuffers>,
+    head_hat: Vec<f32>,
+    head_rstd: Vec<f32>,
+    head_pre: Vec<f32>,
+    head_act: Vec<f32>,
+    out: Vec<f32>,
+    g_h: Vec<f32>,
+    g_a: Vec<f32>,
+    g_b: Vec<f32>,
+    g_film: Vec<f32>,
+    g_emb: Vec<f32>,
+    g_e: Vec<f32>,
+}
+
+impl CpuStep {
+    /// Whether the hand-written step can train `model`: CPU, f32, no dropout.
+    pub(crate) fn supports(model: &ScoreModel) -> bool {
+        model.device().is_cpu()
+            && model.config().dropout == 0.0
+            && model
+                .named_vars()
+                .iter()
+                .all(|(_, v)| v.dtype() == candle_core::DType::F32 && v.is_contiguous())
+    }
+
+    /// Buffers for `model` at `batch` rows per step.
+    ///
+    /// # Errors
+    /// [`ModelError::Shape`] when a variable the tab-ResNet needs is missing.
+    pub(crate) fn new(model: &ScoreModel, batch: usize) -> Result<Self, ModelError> {
+        let config = model.config();
+        let (width, depth, emb_size) = (config.width, config.depth, config.embedding_size);
+        let in_dim = model.layout().width();
+        let vars = model.named_vars();
+        let names: Vec<String> = vars.iter().map(|(n, _)| n.clone()).collect();
+        let find = |name: &str| {
+            names
+                .iter()
+                .position(|n| n == name)
+                .ok_or_else(|| ModelError::Shape {
+                    what: "tab-ResNet variables",
+                    expected: format!("a variable {name}"),
+                    got: "none".into(),
+                })
+        };
+        let linear = |prefix: &str| -> Result<LinearIdx, ModelError> {
+            Ok(LinearIdx {
+                weight: find(&format!("{prefix}.weight"))?,
+                bias: find(&format!("{prefix}.bias"))?,
+            })
+        };
+        let norm = |prefix: &str| -> Result<NormIdx, ModelError> {
+            Ok(NormIdx {
+                weight: find(&format!("{prefix}.weight"))?,
+                bias: find(&format!("{prefix}.bias"))?,
+            })
+        };
+        let blocks_idx = (0..depth)
+            .map(|i| {
+                Ok(BlockIdx {
+                    norm: norm(&format!("blocks.{i}.norm"))?,
+                    dense_1: linear(&format!("blocks.{i}.dense_1"))?,
+                    film: linear(&format!("blocks.{i}.film"))?,
+                    dense_2: linear(&format!("blocks.{i}.dense_2"))?,
+                })
+            })
+            .collect::<Result<Vec<_>, ModelError>>()?;
+        let rows_w = batch * width;
+        let blocks = (0..depth)
+            .map(|_| BlockBuffers {
+                hat: vec![0.0; rows_w],
+                rstd: vec![0.0; batch],
+                pre: vec![0.0; rows_w],
+                act: vec![0.0; rows_w],
+                h1: vec![0.0; rows_w],
+                film: vec![0.0; 2 * rows_w],
+                h2: vec![0.0; rows_w],
+            })
+            .collect();
+        Ok(Self {
+            batch,
+            width,
+            in_dim,
+            emb_size,
+            activation: config.activation,
+            emb_0: linear("embedding.dense_0")?,
+            emb_1: linear("embedding.dense_1")?,
+            proj: linear("proj")?,
+            head_norm: norm("head_norm")?,
+            head: linear("head")?,
+            blocks_idx,
+            grads: vars
+                .iter()
+                .map(|(_, v)| vec![0.0; v.elem_count()])
+                .collect(),
+            names,
+            feats: vec![0.0; batch * emb_size],
+            e0_pre: vec![0.0; batch * emb_size],
+            e0: vec![0.0; batch * emb_size],
+            e1_pre: vec![0.0; batch * emb_size],
+            emb: vec![0.0; batch * emb_size],
+            x: vec![0.0; batch * in_dim],
+            stream: (0..=depth).map(|_| vec![0.0; rows_w]).collect(),
+            blocks,
+            head_hat: vec![0.0; rows_w],
+            head_rstd: vec![0.0; batch],
+            head_pre: vec![0.0; rows_w],
+            head_act: vec![0.0; rows_w],
+            out: vec![0.0; batch * in_dim],
+            g_h: vec![0.0; rows_w],
+            g_a: vec![0.0; rows_w],
+            g_b: vec![0.0; rows_w],
+            g_film: vec![0.0; 2 * rows_w],
+            g_emb: vec![0.0; batch * emb_size],
+            g_e: vec![0.0; batch * emb_size],
+        })
+    }
+
+    /// Rows per step these buffers hold.
+    pub(crate) fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// The gradients of the last [`CpuStep::run`], in the model's sorted variable order.
+    pub(crate) fn grads(&self) -> &[Vec<f32>] {
+        &self.grads
+    }
+
+    /// Variable names, in the order of [`CpuStep::grads`].
+    pub(crate) fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Forward `x` (batch × in_dim, row-major) at `levels`, ask `loss_grad` for the loss and
+    /// its gradient with respect to the output (batch × in_dim), then back-propagate into
+    /// [`CpuStep::grads`]. Returns the loss.
+    ///
+    /// # Errors
+    /// [`ModelError::Shape`] for inputs of the wrong size, or what `loss_grad` returns.
+    pub(crate) fn run(
+        &mut self,
+        model: &ScoreModel,
+        x: &[f32],
+        levels: &[usize],
+        loss_grad: &mut LossGrad<'_>,
+    ) -> Result<f64, ModelError> {
+        if x.len() != self.batch * self.in_dim || levels.len() != self.batch {
+            return Err(ModelError::Shape {
+                what: "fused CPU step input",
+                expected: format!("{} rows of {}", self.batch, self.in_dim),
+                got: format!("{} values, {} levels", x.len(), levels.len()),
+            });
+        }
+        self.x.copy_from_slice(x);
+        let vars = model.named_vars();
+        let fourier = model.network().embedding().frequencies().clone();
+        let guards: Vec<_> = vars
+            .iter()
+            .map(|(_, v)| v.as_tensor().storage_and_layout())
+            .collect();
+        let params: Vec<&[f32]> = guards
+            .iter()
+            .map(|(s, l)| cpu_slice(s, l))
+            .collect::<Result<_, _>>()?;
+        let (w_guard, w_layout) = fourier.storage_and_layout();
+        let freqs = cpu_slice(&w_guard, w_layout)?;
+        self.forward(&params, freqs, levels);
+        let (loss, g_out) = loss_grad(&self.out)?;
+        if g_out.len() != self.out.len() {
+            return Err(ModelError::Shape {
+                what: "loss gradient",
+                expected: self.out.len().to_string(),
+                got: g_out.len().to_string(),
+            });
+        }
+        self.backward(&params, &g_out);
+        Ok(loss)
+    }
+
+    fn forward(&mut self, p: &[&[f32]], freqs: &[f32], levels: &[usize]) {
+        let (b, w, d, e) = (self.batch, self.width, self.in_dim, self.emb_size);
+        let half = e / 2;
+        // Fourier features [sin(2π t f), cos(2π t f)].
+        for (row, &level) in self.feats.chunks_exact_mut(e).zip(levels) {
+            let t = level as f32;
+            for (j, &f) in freqs.iter().enumerate().take(half) {
+                let a = t * f * (2.0 * std::f32::consts::PI);
+                row[j] = a.sin();
+                row[half + j] = a.cos();
+            }
+        }
+        linear_fwd(&mut self.e0_pre, &self.feats, p, self.emb_0, b, e, e);
+        map(&mut self.e0, &self.e0_pre, silu);
+        linear_fwd(&mut self.e1_pre, &self.e0, p, self.emb_1, b, e, e);
+        map(&mut self.emb, &self.e1_pre, silu);
+        linear_fwd(&mut self.stream[0], &self.x, p, self.proj, b, d, w);
+        let act = activation_fn(self.activation);
+        for (i, idx) in self.blocks_idx.iter().enumerate() {
+            let (done, rest) = self.stream.split_at_mut(i + 1);
+            let (input, output) = (&done[i], &mut rest[0]);
+            let buf = &mut self.blocks[i];
+            layer_norm_fwd(
+                input,
+                p[idx.norm.weight],
+                p[idx.norm.bias],
+                &mut buf.hat,
+                &mut buf.rstd,
+                &mut buf.pre,
+                w,
+            );
+            map(&mut buf.act, &buf.pre, act);
+            linear_fwd(&mut buf.h1, &buf.act, p, idx.dense_1, b, w, w);
+            linear_fwd(&mut buf.film, &self.emb, p, idx.film, b, e, 2 * w);
+            // h2 = γ·h1 + β.
+            buf.h2
+                .par_chunks_mut(ROWS_PER_TASK * w)
+                .zip(buf.h1.par_chunks(ROWS_PER_TASK * w))
+                .zip(buf.film.par_chunks(ROWS_PER_TASK * 2 * w))
+                .for_each(|((h2, h1), film)| {
+                    for ((h2, h1), film) in h2
+                        .chunks_exact_mut(w)
+                        .zip(h1.chunks_exact(w))
+                        .zip(film.chunks_exact(2 * w))
+                    {
+                        let (gamma, beta) = film.split_at(w);
+                        for j in 0..w {
+                            h2[j] = gamma[j] * h1[j] + beta[j];
+                        }
+                    }
+                });
+            // output = input + dense_2(h2).
+            output.copy_from_slice(input);
+            linear_acc(output, &buf.h2, p, idx.dense_2, b, w, w);
+        }
+        layer_norm_fwd(
+            &self.stream[self.blocks_idx.len()],
+            p[self.head_norm.weight],
+            p[self.head_norm.bias],
+            &mut self.head_hat,
+            &mut self.head_rstd,
+            &mut self.head_pre,
+            w,
+        );
+        map(&mut self.head_act, &self.head_pre, |v| {
+            if v > 0.0 {
+                v
+            } else {
+                0.01 * v
+            }
+        });
+        linear_fwd(&mut self.out, &self.head_act, p, self.head, b, w, d);
+    }
+
+    fn backward(&mut self, p: &[&[f32]], g_out: &[f32]) {
+        let (b, w, d, e) = (self.batch, self.width, self.in_dim, self.emb_size);
+        let grads = &mut self.grads;
+        // Head: out = head(leaky(LN(h))).
+        linear_bwd(
+            g_out,
+            &self.head_act,
+            p[self.head.weight],
+            grads,
+            self.head,
+            Some(&mut self.g_a),
+            b,
+            w,
+            d,
+        );
+        grad_map(&mut self.g_a, &self.head_pre, |v| {
+            if v > 0.0 {
+                1.0
+            } else {
+                0.01
+            }
+        });
+        self.g_h.fill(0.0);
+        layer_norm_bwd(
+            &self.g_a,
+            &self.head_hat,
+            &self.head_rstd,
+            p[self.head_norm.weight],
+            grads,
+            self.head_norm,
+            &mut self.g_h,
+            w,
+        );
+        self.g_emb.fill(0.0);
+        let act_grad = activation_grad(self.activation);
+        for (i, idx) in self.blocks_idx.iter().enumerate().rev() {
+            let buf = &self.blocks[i];
+            // output = input + dense_2(h2): g_h flows to the input unchanged, plus the branch.
+            linear_bwd(
+                &self.g_h,
+                &buf.h2,
+                p[idx.dense_2.weight],
+                grads,
+                idx.dense_2,
+                Some(&mut self.g_a),
+                b,
+                w,
+                w,
+            );
+            // h2 = γ·h1 + β: g_γ = g·h1, g_β = g, g_h1 = g·γ.
+            self.g_b
+                .par_chunks_mut(ROWS_PER_TASK * w)
+                .zip(self.g_film.par_chunks_mut(ROWS_PER_TASK * 2 * w))
+                .zip(self.g_a.par_chunks(ROWS_PER_TASK * w))
+                .zip(buf.h1.par_chunks(ROWS_PER_TASK * w))
+                .zip(buf.film.par_chunks(ROWS_PER_TASK * 2 * w))
+                .for_each(|((((g_h1, g_film), g), h1), film)| {
+                    for ((((g_h1, g_film), g), h1), film) in g_h1
+                        .chunks_exact_mut(w)
+                        .zip(g_film.chunks_exact_mut(2 * w))
+                        .zip(g.chunks_exact(w))
+                        .zip(h1.chunks_exact(w))
+                        .zip(film.chunks_exact(2 * w))
+                    {
+                        let (g_gamma, g_beta) = g_film.split_at_mut(w);
+                        for j in 0..w {
+                            g_gamma[j] = g[j] * h1[j];
+                            g_beta[j] = g[j];
+                            g_h1[j] = g[j] * film[j];
+                        }
+                    }
+                });
+            linear_bwd(
+                &self.g_film,
+                &self.emb,
+                p[idx.film.weight],
+                grads,
+                idx.film,
+                None,
+                b,
+                e,
+                2 * w,
+            );
+            // g_emb += g_film · W_film.
+            gemm_rm(
+                &mut self.g_emb,
+                true,
+                &self.g_film,
+                Trans::No,
+                p[idx.film.weight],
+                Trans::No,
+                b,
+                2 * w,
+                e,
+            );
+            linear_bwd(
+                &self.g_b,
+                &buf.act,
+                p[idx.dense_1.weight],
+                grads,
+                idx.dense_1,
+                Some(&mut self.g_a),
+                b,
+                w,
+                w,
+            );
+            grad_map(&mut self.g_a, &buf.pre, act_grad);
+            layer_norm_bwd(
+                &self.g_a,
+                &buf.hat,
+                &buf.rstd,
+                p[idx.norm.weight],
+                grads,
+                idx.norm,
+                &mut self.g_h,
+                w,
+            );
+        }
+        // proj: no gradient to the input needed.
+        linear_bwd(
+            &self.g_h,
+            &self.x,
+            p[self.proj.weight],
+            grads,
+            self.proj,
+            None,
+            b,
+            d,
+            w,
+        );
+        // Embedding: emb = silu(e1_pre), e1_pre = dense_1(e0), e0 = silu(e0_pre).
+        grad_map(&mut self.g_emb, &self.e1_pre, silu_grad);
+        linear_bwd(
+            &self.g_emb,
+            &self.e0,
+            p[self.emb_1.weight],
+            grads,
+            self.emb_1,
+            Some(&mut self.g_e),
+            b,
+            e,
+            e,
+        );
+        grad_map(&mut self.g_e, &self.e0_pre, silu_grad);
+        linear_bwd(
+            &self.g_e,
+            &self.feats,
+            p[self.emb_0.weight],
+            grads,
+            self.emb_0,
+            None,
+            b,
+            e,
+            e,
+        );
+    }
+}
+
+fn cpu_slice<'a>(s: &'a Storage, l: &candle_core::Layout) -> Result<&'a [f32], ModelError> {
+    match (s, l.contiguous_offsets()) {
+        (Storage::Cpu(CpuStorage::F32(data)), Some((a, b))) => Ok(&data[a..b]),
+        _ => Err(ModelError::Shape {
+            what: "fused CPU step variable",
+            expected: "a contiguous f32 CPU tensor".into(),
+            got: format!("{:?} {:?}", s.dtype(), l.shape()),
+        }),
+    }
+}
+
+/// Whether a matmul operand is read as stored (row-major) or transposed.
+#[derive(Clone, Copy)]
+enum Trans {
+    No,
+    Yes,
+}
+
+/// `dst (m × n, row-major) [+]= A · B` with `A` m × k and `B` k × n, each stored row-major
+/// as given or transposed (then stored as k × m and n × k).
+// The one `unsafe` of the crate: gemm takes raw pointers and strides.
+#[allow(clippy::too_many_arguments, unsafe_code)]
+fn gemm_rm(
+    dst: &mut [f32],
+    accumulate: bool,
+    a: &[f32],
+    a_t: Trans,
+    b: &[f32],
+    b_t: Trans,
+    m: usize,
+    k: usize,
+    n: usize,
+) {
+    assert!(dst.len() >= m * n && a.len() >= m * k && b.len() >= k * n);
+    // (row stride, column stride) of A (m × k) and B (k × n).
+    let (a_rs, a_cs) = match a_t {
+        Trans::No => (k as isize, 1),
+        Trans::Yes => (1, m as isize),
+    };
+    let (b_rs, b_cs) = match b_t {
+        Trans::No => (n as isize, 1),
+        Trans::Yes => (1, k as isize),
+    };
+    let parallelism = if m * n * k >= 64 * 64 * 64 {
+        Parallelism::Rayon(rayon::current_num_threads())
+    } else {
+        Parallelism::None
+    };
+    // SAFETY: the assert above keeps every index the strides reach inside the slices, and
+    // `dst` does not alias `a` or `b` (a `&mut` and two `&` borrows).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.as_ptr(),
+            a_cs,
+            a_rs,
+            b.as_ptr(),
+            b_cs,
+            b_rs,
+            if accumulate { 1.0 } else { 0.0 },
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+/// `out = x · Wᵀ + bias` for a linear layer of `inp → outp` (W stored (outp, inp)).
+fn linear_fwd(
+    out: &mut [f32],
+    x: &[f32],
+    p: &[&[f32]],
+    idx: LinearIdx,
+    rows: usize,
+    inp: usize,
+    outp: usize,
+) {
+    let bias = p[idx.bias];
+    for row in out.chunks_exact_mut(outp) {
+        row.copy_from_slice(bias);
+    }
+    gemm_rm(
+        out,
+        true,
+        x,
+        Trans::No,
+        p[idx.weight],
+        Trans::Yes,
+        rows,
+        inp,
+        outp,
+    );
+}
+
+/// `out += x · Wᵀ + bias`.
+fn linear_acc(
+    out: &mut [f32],
+    x: &[f32],
+    p: &[&[f32]],
+    idx: LinearIdx,
+    rows: usize,
+    inp: usize,
+    outp: usize,
+) {
+    let bias = p[idx.bias];
+    for row in out.chunks_exact_mut(outp) {
+        row.iter_mut().zip(bias).for_each(|(o, &b)| *o += b);
+    }
+    gemm_rm(
+        out,
+        true,
+        x,
+        Trans::No,
+        p[idx.weight],
+        Trans::Yes,
+        rows,
+        inp,
+        outp,
+    );
+}
+
+/// Backward of `y = x · Wᵀ + b` given `g = ∂L/∂y`: `∂W = gᵀ · x`, `∂b = Σ_rows g`, and, when
+/// asked, `gx = g · W`.
+#[allow(clippy::too_many_arguments)]
+fn linear_bwd(
+    g: &[f32],
+    x: &[f32],
+    weight: &[f32],
+    grads: &mut [Vec<f32>],
+    idx: LinearIdx,
+    gx: Option<&mut Vec<f32>>,
+    rows: usize,
+    inp: usize,
+    outp: usize,
+) {
+    gemm_rm(
+        &mut grads[idx.weight],
+        false,
+        g,
+        Trans::Yes,
+        x,
+        Trans::No,
+        outp,
+        rows,
+        inp,
+    );
+    column_sums(&mut grads[idx.bias], g, outp);
+    if let Some(gx) = gx {
+        gemm_rm(gx, false, g, Trans::No, weight, Trans::No, rows, outp, inp);
+    }
+}
+
+fn column_sums(dst: &mut [f32], g: &[f32], cols: usize) {
+    dst.fill(0.0);
+    for row in g.chunks_exact(cols) {
+        dst.iter_mut().zip(row).for_each(|(d, &v)| *d += v);
+    }
+}
+
+/// `dst[i] = f(src[i])`, in parallel.
+fn map(dst: &mut [f32], src: &[f32], f: fn(f32) -> f32) {
+    dst.par_chunks_mut(4096)
+        .zip(src.par_chunks(4096))
+        .for_each(|(d, s)| d.iter_mut().zip(s).for_each(|(d, &v)| *d = f(v)));
+}
+
+/// `g[i] *= f'(x[i])`, in parallel.
+fn grad_map(g: &mut [f32], x: &[f32], df: fn(f32) -> f32) {
+    g.par_chunks_mut(4096)
+        .zip(x.par_chunks(4096))
+        .for_each(|(g, x)| g.iter_mut().zip(x).for_each(|(g, &v)| *g *= df(v)));
+}
+
+/// LayerNorm over rows of `w`: `hat = (x - μ)/σ`, `y = hat·γ + β` (eps 1e-5, biased σ², as
+/// PyTorch and [`crate::layers::LayerNorm`]).
+fn layer_norm_fwd(
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    hat: &mut [f32],
+    rstd: &mut [f32],
+    y: &mut [f32],
+    w: usize,
+) {
+    hat.par_chunks_mut(ROWS_PER_TASK * w)
+        .zip(y.par_chunks_mut(ROWS_PER_TASK * w))
+        .zip(rstd.par_chunks_mut(ROWS_PER_TASK))
+        .zip(x.par_chunks(ROWS_PER_TASK * w))
+        .for_each(|(((hat, y), rstd), x)| {
+            for (((hat, y), r), x) in hat
+                .chunks_exact_mut(w)
+                .zip(y.chunks_exact_mut(w))
+                .zip(rstd.iter_mut())
+                .zip(x.chunks_exact(w))
+            {
+                let mean = x.iter().sum::<f32>() / w as f32;
+                let var = x.iter().map(|&v| (v - mean) * (v - mean)).sum::<f32>() / w as f32;
+                *r = 1.0 / (var + 1e-5).sqrt();
+                for j in 0..w {
+                    hat[j] = (x[j] - mean) * *r;
+                    y[j] = hat[j] * gamma[j] + beta[j];
+                }
+            }
+        });
+}
+
+/// LayerNorm backward: `∂γ = Σ g·hat`, `∂β = Σ g`, and `gx += (1/σ)(ĝ - mean(ĝ) -
+/// hat·mean(ĝ·hat))` with `ĝ = g·γ`.
+#[allow(clippy::too_many_arguments)]
+fn layer_norm_bwd(
+    g: &[f32],
+    hat: &[f32],
+    rstd: &[f32],
+    gamma: &[f32],
+    grads: &mut [Vec<f32>],
+    idx: NormIdx,
+    gx: &mut [f32],
+    w: usize,
+) {
+    {
+        let dgamma = &mut grads[idx.weight];
+        dgamma.fill(0.0);
+        for (g, hat) in g.chunks_exact(w).zip(hat.chunks_exact(w)) {
+            for j in 0..w {
+                dgamma[j] += g[j] * hat[j];
+            }
+        }
+    }
+    column_sums(&mut grads[idx.bias], g, w);
+    gx.par_chunks_mut(ROWS_PER_TASK * w)
+        .zip(g.par_chunks(ROWS_PER_TASK * w))
+        .zip(hat.par_chunks(ROWS_PER_TASK * w))
+        .zip(rstd.par_chunks(ROWS_PER_TASK))
+        .for_each(|(((gx, g), hat), rstd)| {
+            for (((gx, g), hat), &r) in gx
+                .chunks_exact_mut(w)
+                .zip(g.chunks_exact(w))
+                .zip(hat.chunks_exact(w))
+                .zip(rstd)
+            {
+                let (mut mean_g, mut mean_gh) = (0f32, 0f32);
+                for j in 0..w {
+                    let gg = g[j] * gamma[j];
+                    mean_g += gg;
+                    mean_gh += gg * hat[j];
+                }
+                mean_g /= w as f32;
+                mean_gh /= w as f32;
+                for j in 0..w {
+                    gx[j] += r * (g[j] * gamma[j] - mean_g - hat[j] * mean_gh);
+                }
+            }
+        });
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+fn silu(x: f32) -> f32 {
+    x * sigmoid(x)
+}
+
+fn silu_grad(x: f32) -> f32 {
+    let s = sigmoid(x);
+    s * (1.0 + x * (1.0 - s))
+}
+
+fn activation_fn(a: Activation) -> fn(f32) -> f32 {
+    match a {
+        Activation::Gelu => crate::kernels::gelu,
+        Activation::Silu => silu,
+        Activation::Relu => |v| v.max(0.0),
+    }
+}
+
+fn activation_grad(a: Activation) -> fn(f32) -> f32 {
+    match a {
+        Activation::Gelu => crate::kernels::gelu_grad,
+        Activation::Silu => silu_grad,
+        Activation::Relu => |v| if v > 0.0 { 1.0 } else { 0.0 },
+    }
+}
+
+/// Put host gradients into a `Var`-keyed list (for tests and the candle fallback).
+#[cfg(test)]
+pub(crate) fn grads_as_tensors(
+    step: &CpuStep,
+    vars: &[(String, candle_core::Var)],
+) -> Result<Vec<candle_core::Tensor>, ModelError> {
+    use candle_core::Tensor;
+    vars.iter()
+        .zip(step.grads())
+        .map(|((_, v), g)| Ok(Tensor::from_slice(g, v.dims(), v.device())?))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TabResNetConfig;
+    use candle_core::{Device, Tensor};
+    use gnsm_noise::FeatureLayout;
+
+    /// Every gradient of the hand-written step equals candle's autograd on the same weights,
+    /// inputs and a loss `Σ out · c` with fixed random `c`, for each activation.
+    #[test]
+    fn gradients_equal_candle_autograd() {
+        for activation in [Activation::Gelu, Activation::Silu, Activation::Relu] {
+            let layout = FeatureLayout::categorical(vec![3, 4, 2]).unwrap();
+            let config = TabResNetConfig {
+                width: 24,
+                depth: 2,
+                embedding_size: 16,
+                activation,
+                ..Default::default()
+            };
+            let model = ScoreModel::new(config, layout, &Device::Cpu).unwrap();
+            // Non-trivial norm gains and biases (init sets them to 1 and 0).
+            let mut rng = 7u64;
+            let mut next = move || {
+                rng = rng
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((rng >> 33) as f32 / (1u64 << 31) as f32) - 0.5
+            };
+            for (name, var) in model.named_vars() {
+                if var.rank() == 1 {
+                    let base = if name.ends_with("norm.weight") {
+                        1.0
+                    } else {
+                        0.0
+                    };
+                    let v: Vec<f32> = (0..var.elem_count()).map(|_| base + next()).collect();
+                    var.set(&Tensor::from_vec(v, var.dims(), &Device::Cpu).unwrap())
+                        .unwrap();
+                }
+            }
+            let batch = 5;
+            let x: Vec<f32> = (0..batch * 9).map(|_| 2.0 * next()).collect();
+            let levels = [0usize, 3, 7, 19, 11];
+            let c: Vec<f32> = (0..batch * 9).map(|_| next()).collect();
+
+            let mut step = CpuStep::new(&model, batch).unwrap();
+            let c_host = c.clone();
+            let loss = step
+                .run(&model, &x, &levels, &mut |out| {
+                    let l: f32 = out.iter().zip(&c_host).map(|(o, c)| o * c).sum();
+                    Ok((f64::from(l), c_host.clone()))
+                })
+                .unwrap();
+
+            let xt = Tensor::from_slice(&x, (batch, 9), &Device::Cpu).unwrap();
+            let lt = Tensor::from_vec(
+                levels.iter().map(|&l| l as u32).collect::<Vec<_>>(),
+                batch,
+                &Device::Cpu,
+            )
+            .unwrap();
+            let ct = Tensor::from_slice(&c, (batch, 9), &Device::Cpu).unwrap();
+            let out = model.network().forward(&xt, &lt).unwrap();
+            let total = (out * ct).unwrap().sum_all().unwrap();
+            let expected_loss = total.to_scalar::<f32>().unwrap();
+            assert!(
+                (loss as f32 - expected_loss).abs() <= 1e-4 * expected_loss.abs().max(1.0),
+                "{activation:?}: loss {loss} vs {expected_loss}"
+            );
+            let store = total.backward().unwrap();
+            let vars = model.named_vars();
+            let ours = grads_as_tensors(&step, &vars).unwrap();
+            for ((name, var), g) in vars.iter().zip(&ours) {
+                let want = store.get(var.as_tensor()).unwrap();
+                let want: Vec<f32> = want.flatten_all().unwrap().to_vec1().unwrap();
+                let got: Vec<f32> = g.flatten_all().unwrap().to_vec1().unwrap();
+                let scale = want.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+                for (a, b) in got.iter().zip(&want) {
+                    assert!(
+                        (a - b).abs() <= 2e-4 * scale,
+                        "{activation:?} {name}: {a} vs {b} (scale {scale})"
+                    );
+                }
+            }
+            // The buffers are reused: a second run on other inputs gives that run's numbers.
+            let x2: Vec<f32> = x.iter().map(|v| -v).collect();
+            step.run(&model, &x2, &levels, &mut |_| Ok((0.0, c.clone())))
+                .unwrap();
+            let out2 = model
+                .network()
+                .forward(
+                    &Tensor::from_slice(&x2, (batch, 9), &Device::Cpu).unwrap(),
+                    &lt,
+                )
+                .unwrap();
+            let want2 = (out2 * Tensor::from_slice(&c, (batch, 9), &Device::Cpu).unwrap())
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let (name, var) = &vars[0];
+            let want: Vec<f32> = want2
+                .get(var.as_tensor())
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            for (a, b) in step.grads()[0].iter().zip(&want) {
+                assert!(
+                    (a - b).abs() <= 1e-3 * b.abs().max(1.0),
+                    "{name}: {a} vs {b}"
+                );
+            }
+        }
+    }
+}
