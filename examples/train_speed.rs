@@ -116,11 +116,11 @@ fn main() -> anyhow::Result<()> {
             &Device::Cpu,
         )?;
         let levels = Tensor::from_vec(vec![3u32; 4096], 4096, &Device::Cpu)?;
-        model.forward(&x, &levels)?;
+        model.infer(&x, &levels)?;
         let start = Instant::now();
         let reps = if width > 512 { 1 } else { 5 };
         for _ in 0..reps {
-            model.forward(&x, &levels)?;
+            model.infer(&x, &levels)?;
         }
         let rows_per_s = (4096 * reps) as f64 / start.elapsed().as_secs_f64();
         println!(

@@ -539,7 +539,7 @@ impl Scorer {
         let rows = x.dim(0)?;
         let device = self.model.device();
         let levels = Tensor::from_vec(vec![level as u32; rows], rows, device)?;
-        let out = self.model.forward(x, &levels)?;
+        let out = self.model.infer(x, &levels)?;
         let tau = self.schedule.temperature(level)? as f32;
         let taus = Tensor::from_vec(vec![tau; rows], rows, device)?;
         Ok(self.groups.scores(&out, &taus)?)

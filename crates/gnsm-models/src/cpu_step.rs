@@ -106,12 +106,7 @@ pub(crate) struct CpuStep {
 impl CpuStep {
     /// Whether the hand-written step can train `model`: CPU, f32, no dropout.
     pub(crate) fn supports(model: &ScoreModel) -> bool {
-        model.device().is_cpu()
-            && model.config().dropout == 0.0
-            && model
-                .named_vars()
-                .iter()
-                .all(|(_, v)| v.dtype() == candle_core::DType::F32 && v.is_contiguous())
+        model.config().dropout == 0.0 && cpu_f32(model)
     }
 
     /// Buffers for `model` at `batch` rows per step.
@@ -270,16 +265,8 @@ impl CpuStep {
 
     fn forward(&mut self, p: &[&[f32]], freqs: &[f32], levels: &[usize]) {
         let (b, w, d, e) = (self.batch, self.width, self.in_dim, self.emb_size);
-        let half = e / 2;
-        // Fourier features [sin(2π t f), cos(2π t f)].
-        for (row, &level) in self.feats.chunks_exact_mut(e).zip(levels) {
-            let t = level as f32;
-            for (j, &f) in freqs.iter().enumerate().take(half) {
-                let a = t * f * (2.0 * std::f32::consts::PI);
-                row[j] = a.sin();
-                row[half + j] = a.cos();
-            }
-        }
+        let levels = levels.iter().map(|&l| l as f32);
+        fourier_features(&mut self.feats, freqs, levels, e);
         linear_fwd(&mut self.e0_pre, &self.feats, p, self.emb_0, b, e, e);
         map(&mut self.e0, &self.e0_pre, silu);
         linear_fwd(&mut self.e1_pre, &self.e0, p, self.emb_1, b, e, e);
@@ -303,22 +290,8 @@ impl CpuStep {
             linear_fwd(&mut buf.h1, &buf.act, p, idx.dense_1, b, w, w);
             linear_fwd(&mut buf.film, &self.emb, p, idx.film, b, e, 2 * w);
             // h2 = γ·h1 + β.
-            buf.h2
-                .par_chunks_mut(ROWS_PER_TASK * w)
-                .zip(buf.h1.par_chunks(ROWS_PER_TASK * w))
-                .zip(buf.film.par_chunks(ROWS_PER_TASK * 2 * w))
-                .for_each(|((h2, h1), film)| {
-                    for ((h2, h1), film) in h2
-                        .chunks_exact_mut(w)
-                        .zip(h1.chunks_exact(w))
-                        .zip(film.chunks_exact(2 * w))
-                    {
-                        let (gamma, beta) = film.split_at(w);
-                        for j in 0..w {
-                            h2[j] = gamma[j] * h1[j] + beta[j];
-                        }
-                    }
-                });
+            buf.h2.copy_from_slice(&buf.h1);
+            film_in_place(&mut buf.h2, &buf.film, w);
             // output = input + dense_2(h2).
             output.copy_from_slice(input);
             linear_acc(output, &buf.h2, p, idx.dense_2, b, w, w);
@@ -332,13 +305,7 @@ impl CpuStep {
             &mut self.head_pre,
             w,
         );
-        map(&mut self.head_act, &self.head_pre, |v| {
-            if v > 0.0 {
-                v
-            } else {
-                0.01 * v
-            }
-        });
+        map(&mut self.head_act, &self.head_pre, leaky_relu);
         linear_fwd(&mut self.out, &self.head_act, p, self.head, b, w, d);
     }
 
@@ -498,6 +465,185 @@ impl CpuStep {
             e,
         );
     }
+}
+
+/// Fourier features `[sin(2π t f), cos(2π t f)]` of each row's level `t`, `e` per row.
+fn fourier_features(feats: &mut [f32], freqs: &[f32], levels: impl Iterator<Item = f32>, e: usize) {
+    let half = e / 2;
+    for (row, t) in feats.chunks_exact_mut(e).zip(levels) {
+        for (j, &f) in freqs.iter().enumerate().take(half) {
+            let a = t * f * (2.0 * std::f32::consts::PI);
+            row[j] = a.sin();
+            row[half + j] = a.cos();
+        }
+    }
+}
+
+/// Whether `model`'s variables can be read as CPU f32 slices (the hand-written paths).
+fn cpu_f32(model: &ScoreModel) -> bool {
+    model.device().is_cpu()
+        && model
+            .named_vars()
+            .iter()
+            .all(|(_, v)| v.dtype() == candle_core::DType::F32 && v.is_contiguous())
+}
+
+/// Inference forward of `rows` rows `x` (row-major, the layout's width) at per-row `levels`
+/// (as f32): the tab-ResNet without dropout on a handful of buffers allocated once per call
+/// instead of one per op. `None` when the model is not a CPU f32 model.
+///
+/// # Errors
+/// [`ModelError::Shape`] for a missing variable or inputs of the wrong size.
+pub(crate) fn infer(
+    model: &ScoreModel,
+    x: &[f32],
+    levels: &[f32],
+) -> Result<Option<Vec<f32>>, ModelError> {
+    if !cpu_f32(model) {
+        return Ok(None);
+    }
+    let config = model.config();
+    let (w, e) = (config.width, config.embedding_size);
+    let d = model.layout().width();
+    let b = levels.len();
+    if x.len() != b * d {
+        return Err(ModelError::Shape {
+            what: "network input",
+            expected: format!("{b} rows of {d}"),
+            got: format!("{} values", x.len()),
+        });
+    }
+    let vars = model.named_vars();
+    let names: Vec<&str> = vars.iter().map(|(n, _)| n.as_str()).collect();
+    let guards: Vec<_> = vars
+        .iter()
+        .map(|(_, v)| v.as_tensor().storage_and_layout())
+        .collect();
+    let p: Vec<&[f32]> = guards
+        .iter()
+        .map(|(s, l)| cpu_slice(s, l))
+        .collect::<Result<_, _>>()?;
+    let find = |name: &str| {
+        names
+            .iter()
+            .position(|n| *n == name)
+            .ok_or_else(|| ModelError::Shape {
+                what: "tab-ResNet variables",
+                expected: format!("a variable {name}"),
+                got: "none".into(),
+            })
+    };
+    let linear = |prefix: &str| -> Result<LinearIdx, ModelError> {
+        Ok(LinearIdx {
+            weight: find(&format!("{prefix}.weight"))?,
+            bias: find(&format!("{prefix}.bias"))?,
+        })
+    };
+    let fourier = model.network().embedding().frequencies().clone();
+    let (w_guard, w_layout) = fourier.storage_and_layout();
+    let freqs = cpu_slice(&w_guard, w_layout)?;
+
+    let mut feats = vec![0f32; b * e];
+    let mut tmp = vec![0f32; b * e];
+    let mut emb = vec![0f32; b * e];
+    fourier_features(&mut feats, freqs, levels.iter().copied(), e);
+    linear_fwd(&mut tmp, &feats, &p, linear("embedding.dense_0")?, b, e, e);
+    map(&mut feats, &tmp, silu);
+    linear_fwd(&mut tmp, &feats, &p, linear("embedding.dense_1")?, b, e, e);
+    map(&mut emb, &tmp, silu);
+    drop((feats, tmp));
+
+    let mut h = vec![0f32; b * w];
+    let mut t = vec![0f32; b * w];
+    let mut h1 = vec![0f32; b * w];
+    let mut film = vec![0f32; 2 * b * w];
+    linear_fwd(&mut h, x, &p, linear("proj")?, b, d, w);
+    let act = activation_fn(config.activation);
+    for i in 0..config.depth {
+        let norm = linear(&format!("blocks.{i}.norm"))?;
+        layer_norm_rows(&h, p[norm.weight], p[norm.bias], &mut t, w);
+        t.par_chunks_mut(4096)
+            .for_each(|c| c.iter_mut().for_each(|v| *v = act(*v)));
+        linear_fwd(
+            &mut h1,
+            &t,
+            &p,
+            linear(&format!("blocks.{i}.dense_1"))?,
+            b,
+            w,
+            w,
+        );
+        linear_fwd(
+            &mut film,
+            &emb,
+            &p,
+            linear(&format!("blocks.{i}.film"))?,
+            b,
+            e,
+            2 * w,
+        );
+        film_in_place(&mut h1, &film, w);
+        linear_acc(
+            &mut h,
+            &h1,
+            &p,
+            linear(&format!("blocks.{i}.dense_2"))?,
+            b,
+            w,
+            w,
+        );
+    }
+    let norm = linear("head_norm")?;
+    layer_norm_rows(&h, p[norm.weight], p[norm.bias], &mut t, w);
+    t.par_chunks_mut(4096)
+        .for_each(|c| c.iter_mut().for_each(|v| *v = leaky_relu(*v)));
+    let mut out = vec![0f32; b * d];
+    linear_fwd(&mut out, &t, &p, linear("head")?, b, w, d);
+    Ok(Some(out))
+}
+
+fn leaky_relu(v: f32) -> f32 {
+    if v > 0.0 {
+        v
+    } else {
+        0.01 * v
+    }
+}
+
+/// `h ← γ·h + β` per row, with `film` rows `γ | β`.
+fn film_in_place(h: &mut [f32], film: &[f32], w: usize) {
+    h.par_chunks_mut(ROWS_PER_TASK * w)
+        .zip(film.par_chunks(ROWS_PER_TASK * 2 * w))
+        .for_each(|(h, film)| {
+            for (h, film) in h.chunks_exact_mut(w).zip(film.chunks_exact(2 * w)) {
+                let (gamma, beta) = film.split_at(w);
+                for j in 0..w {
+                    h[j] = gamma[j] * h[j] + beta[j];
+                }
+            }
+        });
+}
+
+/// LayerNorm of rows of `w` into `y`, keeping nothing for a backward.
+fn layer_norm_rows(x: &[f32], gamma: &[f32], beta: &[f32], y: &mut [f32], w: usize) {
+    y.par_chunks_mut(ROWS_PER_TASK * w)
+        .zip(x.par_chunks(ROWS_PER_TASK * w))
+        .for_each(|(y, x)| {
+            for (y, x) in y.chunks_exact_mut(w).zip(x.chunks_exact(w)) {
+                let (mean, rstd) = row_stats(x);
+                for j in 0..w {
+                    y[j] = (x[j] - mean) * rstd * gamma[j] + beta[j];
+                }
+            }
+        });
+}
+
+/// Mean and 1/σ (biased σ², eps 1e-5, as PyTorch) of one row.
+fn row_stats(x: &[f32]) -> (f32, f32) {
+    let n = x.len() as f32;
+    let mean = x.iter().sum::<f32>() / n;
+    let var = x.iter().map(|&v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    (mean, 1.0 / (var + 1e-5).sqrt())
 }
 
 fn cpu_slice<'a>(s: &'a Storage, l: &candle_core::Layout) -> Result<&'a [f32], ModelError> {
@@ -703,9 +849,8 @@ fn layer_norm_fwd(
                 .zip(rstd.iter_mut())
                 .zip(x.chunks_exact(w))
             {
-                let mean = x.iter().sum::<f32>() / w as f32;
-                let var = x.iter().map(|&v| (v - mean) * (v - mean)).sum::<f32>() / w as f32;
-                *r = 1.0 / (var + 1e-5).sqrt();
+                let (mean, rstd) = row_stats(x);
+                *r = rstd;
                 for j in 0..w {
                     hat[j] = (x[j] - mean) * *r;
                     y[j] = hat[j] * gamma[j] + beta[j];
@@ -871,6 +1016,23 @@ mod tests {
             let out = model.network().forward(&xt, &lt).unwrap();
             let total = (out * ct).unwrap().sum_all().unwrap();
             let expected_loss = total.to_scalar::<f32>().unwrap();
+            // The inference forward gives the same output.
+            let level_f: Vec<f32> = levels.iter().map(|&l| l as f32).collect();
+            let inferred = infer(&model, &x, &level_f).unwrap().unwrap();
+            let want: Vec<f32> = model
+                .network()
+                .forward(&xt, &lt)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            for (a, b) in inferred.iter().zip(&want) {
+                assert!(
+                    (a - b).abs() <= 1e-4 * b.abs().max(1.0),
+                    "{activation:?} infer: {a} vs {b}"
+                );
+            }
             assert!(
                 (loss as f32 - expected_loss).abs() <= 1e-4 * expected_loss.abs().max(1.0),
                 "{activation:?}: loss {loss} vs {expected_loss}"

@@ -243,6 +243,56 @@ impl ScoreModel {
         Ok(self.net.forward(x, levels)?)
     }
 
+    /// Forward pass for inference, with no autograd graph: on a CPU f32 model the
+    /// hand-written forward (a few buffers per call instead of one per op, the same numbers
+    /// up to float rounding), elsewhere [`ScoreModel::forward`]. Use [`ScoreModel::forward`]
+    /// when gradients must flow through the output.
+    ///
+    /// ```
+    /// use candle_core::{Device, Tensor};
+    /// use gnsm_models::{ScoreModel, TabResNetConfig};
+    /// use gnsm_noise::FeatureLayout;
+    /// let layout = FeatureLayout::categorical(vec![3, 2])?;
+    /// let config = TabResNetConfig { width: 16, depth: 1, embedding_size: 8, ..Default::default() };
+    /// let model = ScoreModel::new(config, layout, &Device::Cpu)?;
+    /// let x = Tensor::zeros((4, 5), candle_core::DType::F32, &Device::Cpu)?;
+    /// let levels = Tensor::new(&[0u32, 1, 2, 3], &Device::Cpu)?;
+    /// let fast = model.infer(&x, &levels)?;
+    /// let graph = model.forward(&x, &levels)?;
+    /// let gap = (fast - graph)?.abs()?.max_all()?.to_scalar::<f32>()?;
+    /// assert!(gap < 1e-4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`ScoreModel::forward`].
+    pub fn infer(&self, x: &Tensor, levels: &Tensor) -> Result<Tensor, ModelError> {
+        self.check_input(x)?;
+        if x.device().is_cpu() && x.dtype() == DType::F32 {
+            let rows = x.dim(0)?;
+            let host = x.flatten_all()?.to_vec1::<f32>()?;
+            let steps = levels
+                .to_dtype(DType::F32)?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
+            if steps.len() != rows {
+                return Err(ModelError::Shape {
+                    what: "levels",
+                    expected: format!("{rows} levels, one per row"),
+                    got: steps.len().to_string(),
+                });
+            }
+            if let Some(out) = crate::cpu_step::infer(self, &host, &steps)? {
+                return Ok(Tensor::from_vec(
+                    out,
+                    (rows, self.layout.width()),
+                    &self.device,
+                )?);
+            }
+        }
+        self.forward(x, levels)
+    }
+
     /// Forward pass with dropout masks (one per block; see [`TabResNet::forward_with_masks`]).
     ///
     /// # Errors

@@ -595,7 +595,7 @@ impl Trainer {
                 )?;
                 let x = Tensor::from_slice(&noise.noisy, (n, width), device)?;
                 let l = Tensor::from_vec(vec![level as u32; n], n, device)?;
-                let out = model.forward(&x, &l)?;
+                let out = model.infer(&x, &l)?;
                 let targets = self.loss.targets(&noise, DType::F32)?;
                 let loss = f64::from(
                     self.loss
