@@ -101,6 +101,11 @@ pub(crate) struct CpuStep {
     g_film: Vec<f32>,
     g_emb: Vec<f32>,
     g_e: Vec<f32>,
+    /// The distinct levels of the batch: the level embedding and every block's FiLM are
+    /// computed once per level, not once per row.
+    distinct: Vec<f32>,
+    /// Row → index into `distinct`.
+    row_level: Vec<usize>,
 }
 
 impl CpuStep {
@@ -199,6 +204,8 @@ impl CpuStep {
             g_film: vec![0.0; 2 * rows_w],
             g_emb: vec![0.0; batch * emb_size],
             g_e: vec![0.0; batch * emb_size],
+            distinct: Vec::with_capacity(batch),
+            row_level: vec![0; batch],
         })
     }
 
@@ -265,12 +272,38 @@ impl CpuStep {
 
     fn forward(&mut self, p: &[&[f32]], freqs: &[f32], levels: &[usize]) {
         let (b, w, d, e) = (self.batch, self.width, self.in_dim, self.emb_size);
-        let levels = levels.iter().map(|&l| l as f32);
-        fourier_features(&mut self.feats, freqs, levels, e);
-        linear_fwd(&mut self.e0_pre, &self.feats, p, self.emb_0, b, e, e);
-        map(&mut self.e0, &self.e0_pre, silu);
-        linear_fwd(&mut self.e1_pre, &self.e0, p, self.emb_1, b, e, e);
-        map(&mut self.emb, &self.e1_pre, silu);
+        distinct_levels(
+            levels.iter().map(|&l| l as f32),
+            &mut self.distinct,
+            &mut self.row_level,
+        );
+        let (u, ue) = (self.distinct.len(), self.distinct.len() * e);
+        fourier_features(
+            &mut self.feats[..ue],
+            freqs,
+            self.distinct.iter().copied(),
+            e,
+        );
+        linear_fwd(
+            &mut self.e0_pre[..ue],
+            &self.feats[..ue],
+            p,
+            self.emb_0,
+            u,
+            e,
+            e,
+        );
+        map(&mut self.e0[..ue], &self.e0_pre[..ue], silu);
+        linear_fwd(
+            &mut self.e1_pre[..ue],
+            &self.e0[..ue],
+            p,
+            self.emb_1,
+            u,
+            e,
+            e,
+        );
+        map(&mut self.emb[..ue], &self.e1_pre[..ue], silu);
         linear_fwd(&mut self.stream[0], &self.x, p, self.proj, b, d, w);
         let act = activation_fn(self.activation);
         for (i, idx) in self.blocks_idx.iter().enumerate() {
@@ -288,10 +321,18 @@ impl CpuStep {
             );
             map(&mut buf.act, &buf.pre, act);
             linear_fwd(&mut buf.h1, &buf.act, p, idx.dense_1, b, w, w);
-            linear_fwd(&mut buf.film, &self.emb, p, idx.film, b, e, 2 * w);
+            linear_fwd(
+                &mut buf.film[..2 * u * w],
+                &self.emb[..ue],
+                p,
+                idx.film,
+                u,
+                e,
+                2 * w,
+            );
             // h2 = γ·h1 + β.
             buf.h2.copy_from_slice(&buf.h1);
-            film_in_place(&mut buf.h2, &buf.film, w);
+            film_in_place(&mut buf.h2, &buf.film, &self.row_level, w);
             // output = input + dense_2(h2).
             output.copy_from_slice(input);
             linear_acc(output, &buf.h2, p, idx.dense_2, b, w, w);
@@ -319,7 +360,7 @@ impl CpuStep {
             p[self.head.weight],
             grads,
             self.head,
-            Some(&mut self.g_a),
+            Some(&mut self.g_a[..]),
             b,
             w,
             d,
@@ -342,7 +383,8 @@ impl CpuStep {
             &mut self.g_h,
             w,
         );
-        self.g_emb.fill(0.0);
+        let (u, ue) = (self.distinct.len(), self.distinct.len() * e);
+        self.g_emb[..ue].fill(0.0);
         let act_grad = activation_grad(self.activation);
         for (i, idx) in self.blocks_idx.iter().enumerate().rev() {
             let buf = &self.blocks[i];
@@ -353,54 +395,62 @@ impl CpuStep {
                 p[idx.dense_2.weight],
                 grads,
                 idx.dense_2,
-                Some(&mut self.g_a),
+                Some(&mut self.g_a[..]),
                 b,
                 w,
                 w,
             );
-            // h2 = γ·h1 + β: g_γ = g·h1, g_β = g, g_h1 = g·γ.
+            // h2 = γ·h1 + β: g_h1 = g·γ per row; g_γ = Σ g·h1 and g_β = Σ g over the rows
+            // of each level.
+            let row_level = &self.row_level;
             self.g_b
                 .par_chunks_mut(ROWS_PER_TASK * w)
-                .zip(self.g_film.par_chunks_mut(ROWS_PER_TASK * 2 * w))
                 .zip(self.g_a.par_chunks(ROWS_PER_TASK * w))
-                .zip(buf.h1.par_chunks(ROWS_PER_TASK * w))
-                .zip(buf.film.par_chunks(ROWS_PER_TASK * 2 * w))
-                .for_each(|((((g_h1, g_film), g), h1), film)| {
-                    for ((((g_h1, g_film), g), h1), film) in g_h1
-                        .chunks_exact_mut(w)
-                        .zip(g_film.chunks_exact_mut(2 * w))
-                        .zip(g.chunks_exact(w))
-                        .zip(h1.chunks_exact(w))
-                        .zip(film.chunks_exact(2 * w))
+                .enumerate()
+                .for_each(|(chunk, (g_h1, g))| {
+                    let rows = &row_level[chunk * ROWS_PER_TASK..];
+                    for ((g_h1, g), &l) in g_h1.chunks_exact_mut(w).zip(g.chunks_exact(w)).zip(rows)
                     {
-                        let (g_gamma, g_beta) = g_film.split_at_mut(w);
+                        let gamma = &buf.film[l * 2 * w..l * 2 * w + w];
                         for j in 0..w {
-                            g_gamma[j] = g[j] * h1[j];
-                            g_beta[j] = g[j];
-                            g_h1[j] = g[j] * film[j];
+                            g_h1[j] = g[j] * gamma[j];
                         }
                     }
                 });
+            let g_film = &mut self.g_film[..2 * u * w];
+            g_film.fill(0.0);
+            for ((g, h1), &l) in self
+                .g_a
+                .chunks_exact(w)
+                .zip(buf.h1.chunks_exact(w))
+                .zip(row_level)
+            {
+                let (g_gamma, g_beta) = g_film[l * 2 * w..(l + 1) * 2 * w].split_at_mut(w);
+                for j in 0..w {
+                    g_gamma[j] += g[j] * h1[j];
+                    g_beta[j] += g[j];
+                }
+            }
             linear_bwd(
-                &self.g_film,
-                &self.emb,
+                g_film,
+                &self.emb[..ue],
                 p[idx.film.weight],
                 grads,
                 idx.film,
                 None,
-                b,
+                u,
                 e,
                 2 * w,
             );
             // g_emb += g_film · W_film.
             gemm_rm(
-                &mut self.g_emb,
+                &mut self.g_emb[..ue],
                 true,
-                &self.g_film,
+                g_film,
                 Trans::No,
                 p[idx.film.weight],
                 Trans::No,
-                b,
+                u,
                 2 * w,
                 e,
             );
@@ -410,7 +460,7 @@ impl CpuStep {
                 p[idx.dense_1.weight],
                 grads,
                 idx.dense_1,
-                Some(&mut self.g_a),
+                Some(&mut self.g_a[..]),
                 b,
                 w,
                 w,
@@ -440,27 +490,27 @@ impl CpuStep {
             w,
         );
         // Embedding: emb = silu(e1_pre), e1_pre = dense_1(e0), e0 = silu(e0_pre).
-        grad_map(&mut self.g_emb, &self.e1_pre, silu_grad);
+        grad_map(&mut self.g_emb[..ue], &self.e1_pre[..ue], silu_grad);
         linear_bwd(
-            &self.g_emb,
-            &self.e0,
+            &self.g_emb[..ue],
+            &self.e0[..ue],
             p[self.emb_1.weight],
             grads,
             self.emb_1,
-            Some(&mut self.g_e),
-            b,
+            Some(&mut self.g_e[..ue]),
+            u,
             e,
             e,
         );
-        grad_map(&mut self.g_e, &self.e0_pre, silu_grad);
+        grad_map(&mut self.g_e[..ue], &self.e0_pre[..ue], silu_grad);
         linear_bwd(
-            &self.g_e,
-            &self.feats,
+            &self.g_e[..ue],
+            &self.feats[..ue],
             p[self.emb_0.weight],
             grads,
             self.emb_0,
             None,
-            b,
+            u,
             e,
             e,
         );
@@ -543,20 +593,23 @@ pub(crate) fn infer(
     let (w_guard, w_layout) = fourier.storage_and_layout();
     let freqs = cpu_slice(&w_guard, w_layout)?;
 
-    let mut feats = vec![0f32; b * e];
-    let mut tmp = vec![0f32; b * e];
-    let mut emb = vec![0f32; b * e];
-    fourier_features(&mut feats, freqs, levels.iter().copied(), e);
-    linear_fwd(&mut tmp, &feats, &p, linear("embedding.dense_0")?, b, e, e);
+    let (mut distinct, mut row_level) = (Vec::new(), Vec::with_capacity(b));
+    distinct_levels(levels.iter().copied(), &mut distinct, &mut row_level);
+    let u = distinct.len();
+    let mut feats = vec![0f32; u * e];
+    let mut tmp = vec![0f32; u * e];
+    let mut emb = vec![0f32; u * e];
+    fourier_features(&mut feats, freqs, distinct.iter().copied(), e);
+    linear_fwd(&mut tmp, &feats, &p, linear("embedding.dense_0")?, u, e, e);
     map(&mut feats, &tmp, silu);
-    linear_fwd(&mut tmp, &feats, &p, linear("embedding.dense_1")?, b, e, e);
+    linear_fwd(&mut tmp, &feats, &p, linear("embedding.dense_1")?, u, e, e);
     map(&mut emb, &tmp, silu);
     drop((feats, tmp));
 
     let mut h = vec![0f32; b * w];
     let mut t = vec![0f32; b * w];
     let mut h1 = vec![0f32; b * w];
-    let mut film = vec![0f32; 2 * b * w];
+    let mut film = vec![0f32; 2 * u * w];
     linear_fwd(&mut h, x, &p, linear("proj")?, b, d, w);
     let act = activation_fn(config.activation);
     for i in 0..config.depth {
@@ -578,11 +631,11 @@ pub(crate) fn infer(
             &emb,
             &p,
             linear(&format!("blocks.{i}.film"))?,
-            b,
+            u,
             e,
             2 * w,
         );
-        film_in_place(&mut h1, &film, w);
+        film_in_place(&mut h1, &film, &row_level, w);
         linear_acc(
             &mut h,
             &h1,
@@ -610,18 +663,41 @@ fn leaky_relu(v: f32) -> f32 {
     }
 }
 
-/// `h ← γ·h + β` per row, with `film` rows `γ | β`.
-fn film_in_place(h: &mut [f32], film: &[f32], w: usize) {
+/// `h ← γ·h + β` per row, with `film` rows `γ | β`, one per level, and `row_level` giving
+/// each row's.
+fn film_in_place(h: &mut [f32], film: &[f32], row_level: &[usize], w: usize) {
     h.par_chunks_mut(ROWS_PER_TASK * w)
-        .zip(film.par_chunks(ROWS_PER_TASK * 2 * w))
-        .for_each(|(h, film)| {
-            for (h, film) in h.chunks_exact_mut(w).zip(film.chunks_exact(2 * w)) {
-                let (gamma, beta) = film.split_at(w);
+        .enumerate()
+        .for_each(|(chunk, h)| {
+            let rows = &row_level[chunk * ROWS_PER_TASK..];
+            for (h, &l) in h.chunks_exact_mut(w).zip(rows) {
+                let (gamma, beta) = film[l * 2 * w..(l + 1) * 2 * w].split_at(w);
                 for j in 0..w {
                     h[j] = gamma[j] * h[j] + beta[j];
                 }
             }
         });
+}
+
+/// The distinct values of `levels` in order of first appearance, and each row's index
+/// among them (levels are small integers, so exact comparison is right).
+fn distinct_levels(
+    levels: impl Iterator<Item = f32>,
+    distinct: &mut Vec<f32>,
+    row_level: &mut Vec<usize>,
+) {
+    distinct.clear();
+    row_level.clear();
+    for level in levels {
+        let i = match distinct.iter().position(|&d| d == level) {
+            Some(i) => i,
+            None => {
+                distinct.push(level);
+                distinct.len() - 1
+            }
+        };
+        row_level.push(i);
+    }
 }
 
 /// LayerNorm of rows of `w` into `y`, keeping nothing for a backward.
@@ -784,7 +860,7 @@ fn linear_bwd(
     weight: &[f32],
     grads: &mut [Vec<f32>],
     idx: LinearIdx,
-    gx: Option<&mut Vec<f32>>,
+    gx: Option<&mut [f32]>,
     rows: usize,
     inp: usize,
     outp: usize,
@@ -991,9 +1067,11 @@ mod tests {
                         .unwrap();
                 }
             }
-            let batch = 5;
+            // More rows than one rayon task holds, and repeated levels (the embedding and FiLM
+            // are computed once per distinct level).
+            let batch = 37;
             let x: Vec<f32> = (0..batch * 9).map(|_| 2.0 * next()).collect();
-            let levels = [0usize, 3, 7, 19, 11];
+            let levels: Vec<usize> = (0..batch).map(|i| [0, 3, 7, 19, 11, 3][i % 6]).collect();
             let c: Vec<f32> = (0..batch * 9).map(|_| next()).collect();
 
             let mut step = CpuStep::new(&model, batch).unwrap();
