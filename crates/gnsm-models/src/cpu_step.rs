@@ -807,24 +807,10 @@ fn linear_fwd(
     inp: usize,
     outp: usize,
 ) {
-    let bias = p[idx.bias];
-    for row in out.chunks_exact_mut(outp) {
-        row.copy_from_slice(bias);
-    }
-    gemm_rm(
-        out,
-        true,
-        x,
-        Trans::No,
-        p[idx.weight],
-        Trans::Yes,
-        rows,
-        inp,
-        outp,
-    );
+    linear_into(out, false, x, p, idx, rows, inp, outp);
 }
 
-/// `out += x · Wᵀ + bias`.
+/// `out += x · Wᵀ + bias` (a residual branch added to the stream).
 fn linear_acc(
     out: &mut [f32],
     x: &[f32],
@@ -834,21 +820,32 @@ fn linear_acc(
     inp: usize,
     outp: usize,
 ) {
+    linear_into(out, true, x, p, idx, rows, inp, outp);
+}
+
+/// The bias goes into `out` first (copied, or added when `accumulate`), then the matmul
+/// accumulates onto it: no separate bias pass over the output.
+#[allow(clippy::too_many_arguments)]
+fn linear_into(
+    out: &mut [f32],
+    accumulate: bool,
+    x: &[f32],
+    p: &[&[f32]],
+    idx: LinearIdx,
+    rows: usize,
+    inp: usize,
+    outp: usize,
+) {
     let bias = p[idx.bias];
-    for row in out.chunks_exact_mut(outp) {
-        row.iter_mut().zip(bias).for_each(|(o, &b)| *o += b);
+    for row in out[..rows * outp].chunks_exact_mut(outp) {
+        if accumulate {
+            row.iter_mut().zip(bias).for_each(|(o, &b)| *o += b);
+        } else {
+            row.copy_from_slice(bias);
+        }
     }
-    gemm_rm(
-        out,
-        true,
-        x,
-        Trans::No,
-        p[idx.weight],
-        Trans::Yes,
-        rows,
-        inp,
-        outp,
-    );
+    let weight = p[idx.weight];
+    gemm_rm(out, true, x, Trans::No, weight, Trans::Yes, rows, inp, outp);
 }
 
 /// Backward of `y = x · Wᵀ + b` given `g = ∂L/∂y`: `∂W = gᵀ · x`, `∂b = Σ_rows g`, and, when

@@ -79,10 +79,7 @@ impl AdamW {
     /// # Errors
     /// A candle error.
     pub fn step(&mut self, grads: &GradStore, lr: f64, scale: f64) -> Result<(), ModelError> {
-        self.t += 1;
-        let t = self.t as i32;
-        let bias1 = 1.0 - self.beta1.powi(t);
-        let bias2 = 1.0 - self.beta2.powi(t);
+        let (bias1, bias2) = self.next_bias_corrections();
         for (i, (_, p)) in self.params.iter().enumerate() {
             let Some(g) = grads.get(p.as_tensor()) else {
                 continue;
@@ -97,17 +94,8 @@ impl AdamW {
                 };
                 self.m[i].inplace_op2(g, &moment(self.beta1, false))?;
                 self.v[i].inplace_op2(g, &moment(self.beta2, true))?;
-                p.as_tensor().inplace_op3(
-                    &self.m[i],
-                    &self.v[i],
-                    &AdamWApply {
-                        lr: lr as f32,
-                        decay: self.weight_decay as f32,
-                        inv_bias1: (1.0 / bias1) as f32,
-                        inv_bias2: (1.0 / bias2) as f32,
-                        eps: self.eps as f32,
-                    },
-                )?;
+                p.as_tensor()
+                    .inplace_op3(&self.m[i], &self.v[i], &self.apply(lr, bias1, bias2))?;
                 continue;
             }
             let g = if scale == 1.0 {
@@ -124,6 +112,24 @@ impl AdamW {
             self.v[i] = v;
         }
         Ok(())
+    }
+
+    /// Count one more update and return its bias corrections `1 - β₁ᵗ`, `1 - β₂ᵗ`.
+    fn next_bias_corrections(&mut self) -> (f64, f64) {
+        self.t += 1;
+        let t = self.t as i32;
+        (1.0 - self.beta1.powi(t), 1.0 - self.beta2.powi(t))
+    }
+
+    /// The fused parameter update for this step.
+    fn apply(&self, lr: f64, bias1: f64, bias2: f64) -> AdamWApply {
+        AdamWApply {
+            lr: lr as f32,
+            decay: self.weight_decay as f32,
+            inv_bias1: (1.0 / bias1) as f32,
+            inv_bias2: (1.0 / bias2) as f32,
+            eps: self.eps as f32,
+        }
     }
 
     /// Global L2 norm of host gradients (one buffer per parameter, in parameter order).
@@ -163,10 +169,7 @@ impl AdamW {
                 got: format!("{} buffers", grads.len()),
             });
         }
-        self.t += 1;
-        let t = self.t as i32;
-        let bias1 = 1.0 - self.beta1.powi(t);
-        let bias2 = 1.0 - self.beta2.powi(t);
+        let (bias1, bias2) = self.next_bias_corrections();
         for (i, ((_, p), g)) in self.params.iter().zip(grads).enumerate() {
             let moment = |beta: f64, square| HostMoment {
                 grad: g,
@@ -178,17 +181,8 @@ impl AdamW {
             };
             self.m[i].inplace_op1(&moment(self.beta1, false))?;
             self.v[i].inplace_op1(&moment(self.beta2, true))?;
-            p.as_tensor().inplace_op3(
-                &self.m[i],
-                &self.v[i],
-                &AdamWApply {
-                    lr: lr as f32,
-                    decay: self.weight_decay as f32,
-                    inv_bias1: (1.0 / bias1) as f32,
-                    inv_bias2: (1.0 / bias2) as f32,
-                    eps: self.eps as f32,
-                },
-            )?;
+            p.as_tensor()
+                .inplace_op3(&self.m[i], &self.v[i], &self.apply(lr, bias1, bias2))?;
         }
         Ok(())
     }
