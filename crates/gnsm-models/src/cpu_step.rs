@@ -23,26 +23,99 @@ const ROWS_PER_TASK: usize = 16;
 /// Given the network output, the loss and its gradient with respect to the output.
 pub(crate) type LossGrad<'a> = dyn FnMut(&[f32]) -> Result<(f64, Vec<f32>), ModelError> + 'a;
 
-/// Indices (into the model's sorted variables) of one linear layer.
+/// Indices (into the model's sorted variables) of a layer's weight and bias: a linear layer
+/// or a LayerNorm (gain and shift).
 #[derive(Debug, Clone, Copy)]
-struct LinearIdx {
-    weight: usize,
-    bias: usize,
-}
-
-/// Indices of one LayerNorm.
-#[derive(Debug, Clone, Copy)]
-struct NormIdx {
+struct AffineIdx {
     weight: usize,
     bias: usize,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct BlockIdx {
-    norm: NormIdx,
-    dense_1: LinearIdx,
-    film: LinearIdx,
-    dense_2: LinearIdx,
+    norm: AffineIdx,
+    dense_1: AffineIdx,
+    film: AffineIdx,
+    dense_2: AffineIdx,
+}
+
+/// Where each tab-ResNet variable sits in the model's sorted variable list.
+#[derive(Debug, Clone)]
+struct NetIdx {
+    emb_0: AffineIdx,
+    emb_1: AffineIdx,
+    proj: AffineIdx,
+    blocks: Vec<BlockIdx>,
+    head_norm: AffineIdx,
+    head: AffineIdx,
+}
+
+impl NetIdx {
+    /// Look the variables up by name (`proj.weight`, `blocks.3.film.bias`, …).
+    ///
+    /// # Errors
+    /// [`ModelError::Shape`] naming a variable that is missing.
+    fn new(names: &[String], depth: usize) -> Result<Self, ModelError> {
+        let find = |name: String| {
+            names
+                .iter()
+                .position(|n| *n == name)
+                .ok_or_else(|| ModelError::Shape {
+                    what: "tab-ResNet variables",
+                    expected: format!("a variable {name}"),
+                    got: "none".into(),
+                })
+        };
+        let affine = |prefix: &str| -> Result<AffineIdx, ModelError> {
+            Ok(AffineIdx {
+                weight: find(format!("{prefix}.weight"))?,
+                bias: find(format!("{prefix}.bias"))?,
+            })
+        };
+        let blocks = (0..depth)
+            .map(|i| {
+                Ok(BlockIdx {
+                    norm: affine(&format!("blocks.{i}.norm"))?,
+                    dense_1: affine(&format!("blocks.{i}.dense_1"))?,
+                    film: affine(&format!("blocks.{i}.film"))?,
+                    dense_2: affine(&format!("blocks.{i}.dense_2"))?,
+                })
+            })
+            .collect::<Result<Vec<_>, ModelError>>()?;
+        Ok(Self {
+            emb_0: affine("embedding.dense_0")?,
+            emb_1: affine("embedding.dense_1")?,
+            proj: affine("proj")?,
+            blocks,
+            head_norm: affine("head_norm")?,
+            head: affine("head")?,
+        })
+    }
+}
+
+/// Call `f` with every variable of `model` as a host slice (in sorted order) and the
+/// Fourier frequencies, holding the storage read locks for the duration.
+///
+/// # Errors
+/// [`ModelError::Shape`] for a variable that is not contiguous f32 on the CPU, or what `f`
+/// returns.
+fn with_params<R>(
+    model: &ScoreModel,
+    f: impl FnOnce(&[&[f32]], &[f32]) -> Result<R, ModelError>,
+) -> Result<R, ModelError> {
+    let vars = model.named_vars();
+    let guards: Vec<_> = vars
+        .iter()
+        .map(|(_, v)| v.as_tensor().storage_and_layout())
+        .collect();
+    let params: Vec<&[f32]> = guards
+        .iter()
+        .map(|(s, l)| cpu_slice(s, l))
+        .collect::<Result<_, _>>()?;
+    let fourier = model.network().embedding().frequencies().clone();
+    let (w_guard, w_layout) = fourier.storage_and_layout();
+    let freqs = cpu_slice(&w_guard, w_layout)?;
+    f(&params, freqs)
 }
 
 /// Saved activations of one residual block.
@@ -73,12 +146,7 @@ pub(crate) struct CpuStep {
     emb_size: usize,
     activation: Activation,
     names: Vec<String>,
-    emb_0: LinearIdx,
-    emb_1: LinearIdx,
-    proj: LinearIdx,
-    blocks_idx: Vec<BlockIdx>,
-    head_norm: NormIdx,
-    head: LinearIdx,
+    idx: NetIdx,
     /// One gradient buffer per variable, in the model's sorted order.
     grads: Vec<Vec<f32>>,
     feats: Vec<f32>,
@@ -124,38 +192,7 @@ impl CpuStep {
         let in_dim = model.layout().width();
         let vars = model.named_vars();
         let names: Vec<String> = vars.iter().map(|(n, _)| n.clone()).collect();
-        let find = |name: &str| {
-            names
-                .iter()
-                .position(|n| n == name)
-                .ok_or_else(|| ModelError::Shape {
-                    what: "tab-ResNet variables",
-                    expected: format!("a variable {name}"),
-                    got: "none".into(),
-                })
-        };
-        let linear = |prefix: &str| -> Result<LinearIdx, ModelError> {
-            Ok(LinearIdx {
-                weight: find(&format!("{prefix}.weight"))?,
-                bias: find(&format!("{prefix}.bias"))?,
-            })
-        };
-        let norm = |prefix: &str| -> Result<NormIdx, ModelError> {
-            Ok(NormIdx {
-                weight: find(&format!("{prefix}.weight"))?,
-                bias: find(&format!("{prefix}.bias"))?,
-            })
-        };
-        let blocks_idx = (0..depth)
-            .map(|i| {
-                Ok(BlockIdx {
-                    norm: norm(&format!("blocks.{i}.norm"))?,
-                    dense_1: linear(&format!("blocks.{i}.dense_1"))?,
-                    film: linear(&format!("blocks.{i}.film"))?,
-                    dense_2: linear(&format!("blocks.{i}.dense_2"))?,
-                })
-            })
-            .collect::<Result<Vec<_>, ModelError>>()?;
+        let idx = NetIdx::new(&names, depth)?;
         let rows_w = batch * width;
         let blocks = (0..depth)
             .map(|_| BlockBuffers {
@@ -174,12 +211,7 @@ impl CpuStep {
             in_dim,
             emb_size,
             activation: config.activation,
-            emb_0: linear("embedding.dense_0")?,
-            emb_1: linear("embedding.dense_1")?,
-            proj: linear("proj")?,
-            head_norm: norm("head_norm")?,
-            head: linear("head")?,
-            blocks_idx,
+            idx,
             grads: vars
                 .iter()
                 .map(|(_, v)| vec![0.0; v.elem_count()])
@@ -245,29 +277,19 @@ impl CpuStep {
             });
         }
         self.x.copy_from_slice(x);
-        let vars = model.named_vars();
-        let fourier = model.network().embedding().frequencies().clone();
-        let guards: Vec<_> = vars
-            .iter()
-            .map(|(_, v)| v.as_tensor().storage_and_layout())
-            .collect();
-        let params: Vec<&[f32]> = guards
-            .iter()
-            .map(|(s, l)| cpu_slice(s, l))
-            .collect::<Result<_, _>>()?;
-        let (w_guard, w_layout) = fourier.storage_and_layout();
-        let freqs = cpu_slice(&w_guard, w_layout)?;
-        self.forward(&params, freqs, levels);
-        let (loss, g_out) = loss_grad(&self.out)?;
-        if g_out.len() != self.out.len() {
-            return Err(ModelError::Shape {
-                what: "loss gradient",
-                expected: self.out.len().to_string(),
-                got: g_out.len().to_string(),
-            });
-        }
-        self.backward(&params, &g_out);
-        Ok(loss)
+        with_params(model, |params, freqs| {
+            self.forward(params, freqs, levels);
+            let (loss, g_out) = loss_grad(&self.out)?;
+            if g_out.len() != self.out.len() {
+                return Err(ModelError::Shape {
+                    what: "loss gradient",
+                    expected: self.out.len().to_string(),
+                    got: g_out.len().to_string(),
+                });
+            }
+            self.backward(params, &g_out);
+            Ok(loss)
+        })
     }
 
     fn forward(&mut self, p: &[&[f32]], freqs: &[f32], levels: &[usize]) {
@@ -288,7 +310,7 @@ impl CpuStep {
             &mut self.e0_pre[..ue],
             &self.feats[..ue],
             p,
-            self.emb_0,
+            self.idx.emb_0,
             u,
             e,
             e,
@@ -298,15 +320,15 @@ impl CpuStep {
             &mut self.e1_pre[..ue],
             &self.e0[..ue],
             p,
-            self.emb_1,
+            self.idx.emb_1,
             u,
             e,
             e,
         );
         map(&mut self.emb[..ue], &self.e1_pre[..ue], silu);
-        linear_fwd(&mut self.stream[0], &self.x, p, self.proj, b, d, w);
+        linear_fwd(&mut self.stream[0], &self.x, p, self.idx.proj, b, d, w);
         let act = activation_fn(self.activation);
-        for (i, idx) in self.blocks_idx.iter().enumerate() {
+        for (i, idx) in self.idx.blocks.iter().enumerate() {
             let (done, rest) = self.stream.split_at_mut(i + 1);
             let (input, output) = (&done[i], &mut rest[0]);
             let buf = &mut self.blocks[i];
@@ -338,16 +360,16 @@ impl CpuStep {
             linear_acc(output, &buf.h2, p, idx.dense_2, b, w, w);
         }
         layer_norm_fwd(
-            &self.stream[self.blocks_idx.len()],
-            p[self.head_norm.weight],
-            p[self.head_norm.bias],
+            &self.stream[self.idx.blocks.len()],
+            p[self.idx.head_norm.weight],
+            p[self.idx.head_norm.bias],
             &mut self.head_hat,
             &mut self.head_rstd,
             &mut self.head_pre,
             w,
         );
         map(&mut self.head_act, &self.head_pre, leaky_relu);
-        linear_fwd(&mut self.out, &self.head_act, p, self.head, b, w, d);
+        linear_fwd(&mut self.out, &self.head_act, p, self.idx.head, b, w, d);
     }
 
     fn backward(&mut self, p: &[&[f32]], g_out: &[f32]) {
@@ -357,9 +379,9 @@ impl CpuStep {
         linear_bwd(
             g_out,
             &self.head_act,
-            p[self.head.weight],
+            p[self.idx.head.weight],
             grads,
-            self.head,
+            self.idx.head,
             Some(&mut self.g_a[..]),
             b,
             w,
@@ -377,16 +399,16 @@ impl CpuStep {
             &self.g_a,
             &self.head_hat,
             &self.head_rstd,
-            p[self.head_norm.weight],
+            p[self.idx.head_norm.weight],
             grads,
-            self.head_norm,
+            self.idx.head_norm,
             &mut self.g_h,
             w,
         );
         let (u, ue) = (self.distinct.len(), self.distinct.len() * e);
         self.g_emb[..ue].fill(0.0);
         let act_grad = activation_grad(self.activation);
-        for (i, idx) in self.blocks_idx.iter().enumerate().rev() {
+        for (i, idx) in self.idx.blocks.iter().enumerate().rev() {
             let buf = &self.blocks[i];
             // output = input + dense_2(h2): g_h flows to the input unchanged, plus the branch.
             linear_bwd(
@@ -481,9 +503,9 @@ impl CpuStep {
         linear_bwd(
             &self.g_h,
             &self.x,
-            p[self.proj.weight],
+            p[self.idx.proj.weight],
             grads,
-            self.proj,
+            self.idx.proj,
             None,
             b,
             d,
@@ -494,9 +516,9 @@ impl CpuStep {
         linear_bwd(
             &self.g_emb[..ue],
             &self.e0[..ue],
-            p[self.emb_1.weight],
+            p[self.idx.emb_1.weight],
             grads,
-            self.emb_1,
+            self.idx.emb_1,
             Some(&mut self.g_e[..ue]),
             u,
             e,
@@ -506,9 +528,9 @@ impl CpuStep {
         linear_bwd(
             &self.g_e[..ue],
             &self.feats[..ue],
-            p[self.emb_0.weight],
+            p[self.idx.emb_0.weight],
             grads,
-            self.emb_0,
+            self.idx.emb_0,
             None,
             u,
             e,
@@ -563,96 +585,43 @@ pub(crate) fn infer(
             got: format!("{} values", x.len()),
         });
     }
-    let vars = model.named_vars();
-    let names: Vec<&str> = vars.iter().map(|(n, _)| n.as_str()).collect();
-    let guards: Vec<_> = vars
-        .iter()
-        .map(|(_, v)| v.as_tensor().storage_and_layout())
-        .collect();
-    let p: Vec<&[f32]> = guards
-        .iter()
-        .map(|(s, l)| cpu_slice(s, l))
-        .collect::<Result<_, _>>()?;
-    let find = |name: &str| {
-        names
-            .iter()
-            .position(|n| *n == name)
-            .ok_or_else(|| ModelError::Shape {
-                what: "tab-ResNet variables",
-                expected: format!("a variable {name}"),
-                got: "none".into(),
-            })
-    };
-    let linear = |prefix: &str| -> Result<LinearIdx, ModelError> {
-        Ok(LinearIdx {
-            weight: find(&format!("{prefix}.weight"))?,
-            bias: find(&format!("{prefix}.bias"))?,
-        })
-    };
-    let fourier = model.network().embedding().frequencies().clone();
-    let (w_guard, w_layout) = fourier.storage_and_layout();
-    let freqs = cpu_slice(&w_guard, w_layout)?;
-
+    let names: Vec<String> = model.named_vars().into_iter().map(|(n, _)| n).collect();
+    let idx = NetIdx::new(&names, config.depth)?;
     let (mut distinct, mut row_level) = (Vec::new(), Vec::with_capacity(b));
     distinct_levels(levels.iter().copied(), &mut distinct, &mut row_level);
     let u = distinct.len();
-    let mut feats = vec![0f32; u * e];
-    let mut tmp = vec![0f32; u * e];
-    let mut emb = vec![0f32; u * e];
-    fourier_features(&mut feats, freqs, distinct.iter().copied(), e);
-    linear_fwd(&mut tmp, &feats, &p, linear("embedding.dense_0")?, u, e, e);
-    map(&mut feats, &tmp, silu);
-    linear_fwd(&mut tmp, &feats, &p, linear("embedding.dense_1")?, u, e, e);
-    map(&mut emb, &tmp, silu);
-    drop((feats, tmp));
+    with_params(model, |p, freqs| {
+        let mut feats = vec![0f32; u * e];
+        let mut tmp = vec![0f32; u * e];
+        let mut emb = vec![0f32; u * e];
+        fourier_features(&mut feats, freqs, distinct.iter().copied(), e);
+        linear_fwd(&mut tmp, &feats, p, idx.emb_0, u, e, e);
+        map(&mut feats, &tmp, silu);
+        linear_fwd(&mut tmp, &feats, p, idx.emb_1, u, e, e);
+        map(&mut emb, &tmp, silu);
+        drop((feats, tmp));
 
-    let mut h = vec![0f32; b * w];
-    let mut t = vec![0f32; b * w];
-    let mut h1 = vec![0f32; b * w];
-    let mut film = vec![0f32; 2 * u * w];
-    linear_fwd(&mut h, x, &p, linear("proj")?, b, d, w);
-    let act = activation_fn(config.activation);
-    for i in 0..config.depth {
-        let norm = linear(&format!("blocks.{i}.norm"))?;
+        let mut h = vec![0f32; b * w];
+        let mut t = vec![0f32; b * w];
+        let mut h1 = vec![0f32; b * w];
+        let mut film = vec![0f32; 2 * u * w];
+        linear_fwd(&mut h, x, p, idx.proj, b, d, w);
+        let act = activation_fn(config.activation);
+        for block in &idx.blocks {
+            layer_norm_rows(&h, p[block.norm.weight], p[block.norm.bias], &mut t, w);
+            map_in_place(&mut t, act);
+            linear_fwd(&mut h1, &t, p, block.dense_1, b, w, w);
+            linear_fwd(&mut film, &emb, p, block.film, u, e, 2 * w);
+            film_in_place(&mut h1, &film, &row_level, w);
+            linear_acc(&mut h, &h1, p, block.dense_2, b, w, w);
+        }
+        let norm = idx.head_norm;
         layer_norm_rows(&h, p[norm.weight], p[norm.bias], &mut t, w);
-        t.par_chunks_mut(4096)
-            .for_each(|c| c.iter_mut().for_each(|v| *v = act(*v)));
-        linear_fwd(
-            &mut h1,
-            &t,
-            &p,
-            linear(&format!("blocks.{i}.dense_1"))?,
-            b,
-            w,
-            w,
-        );
-        linear_fwd(
-            &mut film,
-            &emb,
-            &p,
-            linear(&format!("blocks.{i}.film"))?,
-            u,
-            e,
-            2 * w,
-        );
-        film_in_place(&mut h1, &film, &row_level, w);
-        linear_acc(
-            &mut h,
-            &h1,
-            &p,
-            linear(&format!("blocks.{i}.dense_2"))?,
-            b,
-            w,
-            w,
-        );
-    }
-    let norm = linear("head_norm")?;
-    layer_norm_rows(&h, p[norm.weight], p[norm.bias], &mut t, w);
-    t.par_chunks_mut(4096)
-        .for_each(|c| c.iter_mut().for_each(|v| *v = leaky_relu(*v)));
-    let mut out = vec![0f32; b * d];
-    linear_fwd(&mut out, &t, &p, linear("head")?, b, w, d);
-    Ok(Some(out))
+        map_in_place(&mut t, leaky_relu);
+        let mut out = vec![0f32; b * d];
+        linear_fwd(&mut out, &t, p, idx.head, b, w, d);
+        Ok(Some(out))
+    })
 }
 
 fn leaky_relu(v: f32) -> f32 {
@@ -802,7 +771,7 @@ fn linear_fwd(
     out: &mut [f32],
     x: &[f32],
     p: &[&[f32]],
-    idx: LinearIdx,
+    idx: AffineIdx,
     rows: usize,
     inp: usize,
     outp: usize,
@@ -815,7 +784,7 @@ fn linear_acc(
     out: &mut [f32],
     x: &[f32],
     p: &[&[f32]],
-    idx: LinearIdx,
+    idx: AffineIdx,
     rows: usize,
     inp: usize,
     outp: usize,
@@ -831,7 +800,7 @@ fn linear_into(
     accumulate: bool,
     x: &[f32],
     p: &[&[f32]],
-    idx: LinearIdx,
+    idx: AffineIdx,
     rows: usize,
     inp: usize,
     outp: usize,
@@ -856,7 +825,7 @@ fn linear_bwd(
     x: &[f32],
     weight: &[f32],
     grads: &mut [Vec<f32>],
-    idx: LinearIdx,
+    idx: AffineIdx,
     gx: Option<&mut [f32]>,
     rows: usize,
     inp: usize,
@@ -891,6 +860,12 @@ fn map(dst: &mut [f32], src: &[f32], f: fn(f32) -> f32) {
     dst.par_chunks_mut(4096)
         .zip(src.par_chunks(4096))
         .for_each(|(d, s)| d.iter_mut().zip(s).for_each(|(d, &v)| *d = f(v)));
+}
+
+/// `x[i] = f(x[i])`, in parallel.
+fn map_in_place(x: &mut [f32], f: fn(f32) -> f32) {
+    x.par_chunks_mut(4096)
+        .for_each(|c| c.iter_mut().for_each(|v| *v = f(*v)));
 }
 
 /// `g[i] *= f'(x[i])`, in parallel.
@@ -941,7 +916,7 @@ fn layer_norm_bwd(
     rstd: &[f32],
     gamma: &[f32],
     grads: &mut [Vec<f32>],
-    idx: NormIdx,
+    idx: AffineIdx,
     gx: &mut [f32],
     w: usize,
 ) {
