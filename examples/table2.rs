@@ -24,10 +24,10 @@ use candle_core::Device;
 use clap::Parser;
 use gnsm::data::{default_data_dir, PaperDataset, Vocabulary};
 use gnsm::eval::{
-    evaluate_baselines, evaluate_seed, summarize_baselines, Baseline, BaselineResult, EvalSummary,
+    evaluate_baselines, evaluate_fitted, evaluate_seed, summarize_baselines, Baseline, BaselineResult, EvalSummary,
     SeedResult, VocabularyRule,
 };
-use gnsm::GnsmConfig;
+use gnsm::{Gnsm, GnsmConfig};
 use serde::{Deserialize, Serialize};
 
 #[derive(Parser)]
@@ -80,6 +80,14 @@ struct Args {
     /// Baseline results file (read to resume, appended to).
     #[arg(long, default_value = "docs/results/baselines.json")]
     baseline_results: PathBuf,
+    /// Keep every trained detector in this directory, and reuse one found there for the same
+    /// dataset, seed and training settings: only the density stage is fitted again, so
+    /// scoring settings (`--no-denoise`) can be compared on the same networks.
+    #[arg(long)]
+    models: Option<PathBuf>,
+    /// Score the clean rows without the reference's denoising step.
+    #[arg(long)]
+    no_denoise: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -167,7 +175,8 @@ fn main() -> Result<()> {
     if args.constant_lr {
         config.trainer.schedule = gnsm::models::LrSchedule::Constant;
     }
-    let settings = format!(
+    config.denoise = !args.no_denoise;
+    let training_settings = format!(
         "width {} depth {} batch {} lr {}{} max {} min {} steps",
         args.width,
         args.depth,
@@ -181,6 +190,15 @@ fn main() -> Result<()> {
         args.max_minutes,
         args.steps
     );
+    // Results from before the denoising step existed were scored without it.
+    let settings = if config.denoise {
+        format!("{training_settings} denoise")
+    } else {
+        training_settings.clone()
+    };
+    if let Some(dir) = &args.models {
+        std::fs::create_dir_all(dir)?;
+    }
 
     let mut entries: Vec<Entry> = match std::fs::read(&args.results) {
         Ok(bytes) => serde_json::from_slice(&bytes)
@@ -257,15 +275,34 @@ fn main() -> Result<()> {
                 println!("{} seed {seed}: done before, skipped", dataset.name());
                 continue;
             }
-            let run = evaluate_seed(
-                &config,
-                &data.schema,
-                &data.table,
-                seed,
-                rule,
-                &Device::Cpu,
-                &mut |_| {},
-            )?;
+            let saved = args.models.as_ref().map(|dir| {
+                dir.join(format!(
+                    "{}-{seed}-{}.gnsm",
+                    dataset.name(),
+                    training_settings.replace(' ', "_")
+                ))
+            });
+            let run = match &saved {
+                Some(path) if path.exists() => {
+                    let detector = Gnsm::load(path, &Device::Cpu)?;
+                    evaluate_fitted(detector, &config, &data.schema, &data.table, seed, rule)?
+                }
+                _ => {
+                    let run = evaluate_seed(
+                        &config,
+                        &data.schema,
+                        &data.table,
+                        seed,
+                        rule,
+                        &Device::Cpu,
+                        &mut |_| {},
+                    )?;
+                    if let Some(path) = &saved {
+                        run.detector.save(path)?;
+                    }
+                    run
+                }
+            };
             let r = &run.result;
             println!(
                 "{} seed {seed}: AP {:.2} ROC-AUC {:.2} ({} steps, fit {:.0} s, {} components)",

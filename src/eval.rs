@@ -179,6 +179,61 @@ pub fn evaluate_seed(
         on_event,
     )?;
     let fit_seconds = start.elapsed().as_secs_f64();
+    let training = (report.training.steps, report.training.best_val_loss);
+    finish_seed(detector, table, seed, labels, split, training, fit_seconds)
+}
+
+/// Run the protocol for one seed with a detector trained before on this seed's split (by
+/// [`evaluate_seed`] with the same seed, schema and vocabulary rule, then saved): the network
+/// is kept, the density stage is fitted again on train + val with `config`'s MSMA settings and
+/// denoising step, and the test rows are scored. For trying scoring settings without
+/// retraining. The result's steps, validation loss and fit seconds include the saved
+/// training's.
+///
+/// # Errors
+/// As [`evaluate_seed`], and [`GnsmError::Invalid`] when the detector's layout does not fit
+/// this split's encoding.
+pub fn evaluate_fitted(
+    mut detector: Gnsm,
+    config: &GnsmConfig,
+    schema: &Schema,
+    table: &Table,
+    seed: u64,
+    rule: VocabularyRule,
+) -> Result<SeedRun, GnsmError> {
+    let Prepared {
+        labels,
+        split,
+        schema: fitted,
+    } = prepare(schema, table, seed, rule)?;
+    if fitted.layout()? != *detector.model().layout() {
+        return Err(GnsmError::Invalid(format!(
+            "{}: the saved detector's layout does not match seed {seed}'s encoding; was it \
+             trained on this dataset, seed and vocabulary rule?",
+            table.source()
+        )));
+    }
+    let config = config.clone().with_seed(seed);
+    let start = Instant::now();
+    let rows: Vec<usize> = split.train.iter().chain(&split.val).copied().collect();
+    detector.refit_msma(config.msma.clone(), config.denoise, table, &rows)?;
+    let (steps, best_val_loss, train_seconds) = detector
+        .training()
+        .map_or((0, f64::NAN, 0.0), |t| (t.steps, t.best_val_loss, t.seconds));
+    let fit_seconds = train_seconds + start.elapsed().as_secs_f64();
+    finish_seed(detector, table, seed, labels, split, (steps, best_val_loss), fit_seconds)
+}
+
+/// Score the test rows of a seed's split and collect the numbers.
+fn finish_seed(
+    detector: Gnsm,
+    table: &Table,
+    seed: u64,
+    labels: Vec<bool>,
+    split: Split,
+    (steps, best_val_loss): (usize, f64),
+    fit_seconds: f64,
+) -> Result<SeedRun, GnsmError> {
     let start = Instant::now();
     let scores = detector.score_table(table, Some(&split.test))?;
     let score_seconds = start.elapsed().as_secs_f64();
@@ -193,8 +248,8 @@ pub fn evaluate_seed(
             train_rows: split.train.len(),
             test_rows: split.test.len(),
             test_anomalies: test_labels.iter().filter(|&&l| l).count(),
-            steps: report.training.steps,
-            best_val_loss: report.training.best_val_loss,
+            steps,
+            best_val_loss,
             components: detector.msma().gmm().n_components(),
             fit_seconds,
             score_seconds,

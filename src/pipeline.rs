@@ -42,6 +42,16 @@ pub struct GnsmConfig {
     pub score_batch: usize,
     /// Seed of the train/validation split (see [`GnsmConfig::with_seed`]).
     pub seed: u64,
+    /// Take one unit score step at the lowest noise level before the score norms
+    /// ([`gnsm_noise::denoise_step`]), as the reference scorer does for every tabular
+    /// dataset (`msma.denoise = True`). Model files written before this option existed read
+    /// as `false`, so they keep scoring as they did.
+    #[serde(default = "no_denoise")]
+    pub denoise: bool,
+}
+
+fn no_denoise() -> bool {
+    false
 }
 
 impl Default for GnsmConfig {
@@ -64,6 +74,7 @@ impl Default for GnsmConfig {
             val_fraction: 0.1,
             score_batch: 2048,
             seed: 0,
+            denoise: true,
         }
     }
 }
@@ -132,6 +143,9 @@ struct Artifact {
     schema: Schema,
     msma: Msma,
     model: WeightsHeader,
+    /// How the network was trained (absent in files from before it was saved).
+    #[serde(default)]
+    training: Option<TrainSummary>,
 }
 
 /// A fitted GNSM anomaly detector.
@@ -157,6 +171,7 @@ pub struct Gnsm {
     schema: Schema,
     scorer: Scorer,
     msma: Msma,
+    training: Option<TrainSummary>,
 }
 
 /// A trained network turned into per-level scores and score norms of clean rows.
@@ -165,6 +180,7 @@ struct Scorer {
     groups: GroupSoftmax,
     schedule: NoiseSchedule,
     batch: usize,
+    denoise: bool,
 }
 
 impl std::fmt::Debug for Gnsm {
@@ -239,6 +255,7 @@ impl Gnsm {
             groups: GroupSoftmax::new(&layout, GroupStrategy::Narrow, device)?,
             schedule: config.trainer.noise.build()?,
             batch: config.score_batch.max(1),
+            denoise: config.denoise,
             model,
         };
         let mut both = train_x.data;
@@ -250,6 +267,7 @@ impl Gnsm {
             schema,
             scorer,
             msma,
+            training: Some(training.clone()),
         };
         Ok((
             detector,
@@ -262,6 +280,43 @@ impl Gnsm {
                 seconds: start.elapsed().as_secs_f64(),
             },
         ))
+    }
+
+    /// Fit the density stage again on the given rows of a table (the inliers it should
+    /// describe, usually train + validation), keeping the trained network: to try other MSMA
+    /// settings or switch the denoising step without retraining. The configuration is
+    /// updated, so a saved model scores as refitted. Returns the model selection made.
+    ///
+    /// # Errors
+    /// Encoding errors, or [`GnsmError::Msma`] when the mixture cannot be fitted.
+    pub fn refit_msma(
+        &mut self,
+        params: MsmaParams,
+        denoise: bool,
+        table: &Table,
+        rows: &[usize],
+    ) -> Result<Option<Selection>, GnsmError> {
+        let encoded = self.schema.encode_rows(table, rows, Encoding::LogOneHot)?;
+        let before = self.scorer.denoise;
+        self.scorer.denoise = denoise;
+        let fitted = self
+            .scorer
+            .score_norms(&encoded.data)
+            .and_then(|norms| Ok(params.fit(&norms)?));
+        match fitted {
+            Ok(msma) => {
+                let selection = msma.selection().cloned();
+                self.msma = msma;
+                self.config.msma = params;
+                self.config.denoise = denoise;
+                Ok(selection)
+            }
+            Err(e) => {
+                // Leave the detector as it was.
+                self.scorer.denoise = before;
+                Err(e)
+            }
+        }
     }
 
     /// The schema.
@@ -279,13 +334,19 @@ impl Gnsm {
         &self.msma
     }
 
+    /// How the network was trained (`None` for a model file written before this was saved).
+    pub fn training(&self) -> Option<&TrainSummary> {
+        self.training.as_ref()
+    }
+
     /// The configuration it was fitted with.
     pub fn config(&self) -> &GnsmConfig {
         &self.config
     }
 
     /// The (N, L) score-norm embedding of encoded rows (row-major, layout width each):
-    /// the L2 norm of the full score vector at every level, as the reference computes it.
+    /// the L2 norm of the full score vector at every level, as the reference computes it
+    /// (after its denoising step when [`GnsmConfig::denoise`] is on).
     ///
     /// # Errors
     /// A candle error, or [`GnsmError::Invalid`] for data of the wrong width.
@@ -337,6 +398,7 @@ impl Gnsm {
         let names = self.schema.feature_names();
         let n = rows.len();
         let x = Tensor::from_slice(&encoded.data, (n, width), self.scorer.model.device())?;
+        let x = self.scorer.prepare(x)?;
         // Per row, level and feature: squared norm of that feature's scores.
         let n_features = layout.continuous() + layout.n_groups();
         let mut parts = vec![0.0f64; n * levels * n_features];
@@ -449,6 +511,7 @@ impl Gnsm {
             schema: self.schema.clone(),
             msma: self.msma.clone(),
             model: self.scorer.model.header(),
+            training: self.training.clone(),
         };
         let json = serde_json::to_string(&artifact).map_err(|e| GnsmError::Artifact {
             path: path.display().to_string(),
@@ -524,11 +587,13 @@ impl Gnsm {
                 groups: GroupSoftmax::new(&layout, GroupStrategy::Narrow, device)?,
                 schedule: artifact.config.trainer.noise.build()?,
                 batch: artifact.config.score_batch.max(1),
+                denoise: artifact.config.denoise,
                 model,
             },
             config: artifact.config,
             schema: artifact.schema,
             msma: artifact.msma,
+            training: artifact.training,
         })
     }
 }
@@ -543,6 +608,21 @@ impl Scorer {
         let tau = self.schedule.temperature(level)? as f32;
         let taus = Tensor::from_vec(vec![tau; rows], rows, device)?;
         Ok(self.groups.scores(&out, &taus)?)
+    }
+
+    /// Clean rows as the score norms see them: after the reference's denoising step when
+    /// it is on, unchanged otherwise.
+    fn prepare(&self, x: Tensor) -> Result<Tensor, GnsmError> {
+        if !self.denoise {
+            return Ok(x);
+        }
+        let scores: Vec<f32> = self
+            .level_scores(&x, self.schedule.levels() - 1)?
+            .flatten_all()?
+            .to_vec1()?;
+        let mut rows: Vec<f32> = x.flatten_all()?.to_vec1()?;
+        gnsm_noise::denoise_step(self.model.layout(), &mut rows, &scores)?;
+        Ok(Tensor::from_vec(rows, x.shape(), x.device())?)
     }
 
     /// The (N, L) score-norm embedding of encoded rows (row-major, layout width each):
@@ -569,6 +649,7 @@ impl Scorer {
                 (n, width),
                 self.model.device(),
             )?;
+            let x = self.prepare(x)?;
             for level in 0..levels {
                 let s = self.level_scores(&x, level)?;
                 let sq: Vec<f32> = s.sqr()?.sum(1)?.to_vec1()?;
@@ -578,5 +659,27 @@ impl Scorer {
             }
         }
         Ok(Matrix::new(rows, levels, norms)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configs_saved_before_the_denoising_step_read_without_it() {
+        assert!(GnsmConfig::default().denoise);
+        let mut json = serde_json::to_value(GnsmConfig::default()).unwrap();
+        json.as_object_mut().unwrap().remove("denoise");
+        let old: GnsmConfig = serde_json::from_value(json).unwrap();
+        assert!(!old.denoise);
+        // Everything else still takes its default.
+        assert_eq!(
+            GnsmConfig {
+                denoise: true,
+                ..old
+            },
+            GnsmConfig::default()
+        );
     }
 }

@@ -13,6 +13,7 @@
 //! | [`ExpConcrete`] | one ExpConcrete(α, τ) distribution: sampling, log-density, score |
 //! | [`perturb_batch`] | noisy input + targets for a batch, from a seeded host RNG |
 //! | [`concrete_score`] | `-τ + τ·K·softmax(logits)`: the score from logits (eq. 4 / 15) |
+//! | [`denoise_step`] | the reference scorer's one unit score step before the score norms |
 //!
 //! ```
 //! use gnsm_noise::{perturb_batch, FeatureLayout, NoiseRng, NoiseSchedule, Perturbation};
@@ -35,6 +36,7 @@
 //! ```
 
 mod concrete;
+mod denoise;
 mod error;
 mod layout;
 mod perturb;
@@ -45,6 +47,7 @@ pub mod tensor;
 pub use concrete::{
     concrete_score, gumbel, log_softmax_in_place, logsumexp, ExpConcrete, GUMBEL_EPS,
 };
+pub use denoise::denoise_step;
 pub use error::NoiseError;
 pub use layout::FeatureLayout;
 pub use perturb::{perturb_batch, Perturbation};
