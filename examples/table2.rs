@@ -24,8 +24,8 @@ use candle_core::Device;
 use clap::Parser;
 use gnsm::data::{default_data_dir, PaperDataset, Vocabulary};
 use gnsm::eval::{
-    evaluate_baselines, evaluate_fitted, evaluate_seed, summarize_baselines, Baseline, BaselineResult, EvalSummary,
-    SeedResult, VocabularyRule,
+    evaluate_baselines, evaluate_fitted, evaluate_seed, summarize_baselines, Baseline,
+    BaselineResult, EvalSummary, SeedResult, VocabularyRule,
 };
 use gnsm::{Gnsm, GnsmConfig};
 use serde::{Deserialize, Serialize};
@@ -88,6 +88,10 @@ struct Args {
     /// Score the clean rows without the reference's denoising step.
     #[arg(long)]
     no_denoise: bool,
+    /// Write each fit's score-norm embedding (train, val and test rows, with labels) as CSV
+    /// to this directory, for analysis outside (e.g. scikit-learn's GMM on the same points).
+    #[arg(long)]
+    dump_norms: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -303,6 +307,10 @@ fn main() -> Result<()> {
                     run
                 }
             };
+            if let Some(dir) = &args.dump_norms {
+                let path = dir.join(format!("{}-{seed}.csv", dataset.name()));
+                dump_norms(&run.detector, &data.schema, &data.table, seed, &path)?;
+            }
             let r = &run.result;
             println!(
                 "{} seed {seed}: AP {:.2} ROC-AUC {:.2} ({} steps, fit {:.0} s, {} components)",
@@ -322,6 +330,42 @@ fn main() -> Result<()> {
         }
     }
     write_report(&args, &entries, &baseline_entries)?;
+    Ok(())
+}
+
+/// The score norms of every row of the seed's split: `split,label,l0..l{L-1}`.
+fn dump_norms(
+    detector: &Gnsm,
+    schema: &gnsm::data::Schema,
+    table: &gnsm::data::Table,
+    seed: u64,
+    path: &std::path::Path,
+) -> Result<()> {
+    let labels = gnsm::data::labels_of(schema, table)?;
+    let split = gnsm::data::paper_split(&labels, seed);
+    let mut csv = String::new();
+    for (name, rows) in [
+        ("train", &split.train),
+        ("val", &split.val),
+        ("test", &split.test),
+    ] {
+        let encoded =
+            detector
+                .schema()
+                .encode_rows(table, rows, gnsm::data::Encoding::LogOneHot)?;
+        let norms = detector.score_norms(&encoded.data)?;
+        for (i, &row) in rows.iter().enumerate() {
+            csv.push_str(&format!("{name},{}", u8::from(labels[row])));
+            for v in norms.row(i) {
+                csv.push_str(&format!(",{v}"));
+            }
+            csv.push('\n');
+        }
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    gnsm::data::write_atomic(path, csv.as_bytes())?;
     Ok(())
 }
 

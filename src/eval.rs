@@ -217,11 +217,20 @@ pub fn evaluate_fitted(
     let start = Instant::now();
     let rows: Vec<usize> = split.train.iter().chain(&split.val).copied().collect();
     detector.refit_msma(config.msma.clone(), config.denoise, table, &rows)?;
-    let (steps, best_val_loss, train_seconds) = detector
-        .training()
-        .map_or((0, f64::NAN, 0.0), |t| (t.steps, t.best_val_loss, t.seconds));
+    let (steps, best_val_loss, train_seconds) =
+        detector.training().map_or((0, f64::NAN, 0.0), |t| {
+            (t.steps, t.best_val_loss, t.seconds)
+        });
     let fit_seconds = train_seconds + start.elapsed().as_secs_f64();
-    finish_seed(detector, table, seed, labels, split, (steps, best_val_loss), fit_seconds)
+    finish_seed(
+        detector,
+        table,
+        seed,
+        labels,
+        split,
+        (steps, best_val_loss),
+        fit_seconds,
+    )
 }
 
 /// Score the test rows of a seed's split and collect the numbers.

@@ -87,6 +87,9 @@ struct TrainArgs {
     /// Learning rate.
     #[arg(long)]
     lr: Option<f64>,
+    /// Score clean rows as they are, without the reference's one denoising step.
+    #[arg(long)]
+    no_denoise: bool,
     /// A full configuration as JSON (GnsmConfig); flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -236,6 +239,9 @@ fn build_config(data: &DataArgs, train: &TrainArgs, seed: u64) -> Result<GnsmCon
                 min_lr: min_lr.min(lr),
             };
         }
+    }
+    if train.no_denoise {
+        config.denoise = false;
     }
     config.trainer.progress = !train.quiet;
     Ok(config.with_seed(seed))

@@ -75,6 +75,7 @@ fn fit_score_and_eval() {
         "--report",
         report.to_str().unwrap(),
         "--compare",
+        "--no-denoise",
     ];
     args.extend(small);
     let out = gnsm(&args);

@@ -120,7 +120,10 @@ fn refitting_the_density_stage_switches_denoising_and_survives_reload() {
     let table = Table::read(&path, &CsvOptions::default()).unwrap();
     let mut config = small_config();
     config.trainer.steps = 100;
-    assert!(config.denoise, "the reference's denoising step is on by default");
+    assert!(
+        config.denoise,
+        "the reference's denoising step is on by default"
+    );
     let (mut detector, _) = Gnsm::fit(&config, &table, &Device::Cpu).unwrap();
     let inliers: Vec<usize> = (0..600).collect();
     let with_step = detector.score_table(&table, None).unwrap();
@@ -157,6 +160,9 @@ fn refitting_the_density_stage_switches_denoising_and_survives_reload() {
     let labels: Vec<bool> = (0..620).map(|i| i >= 600).collect();
     let ap_first = msma::average_precision(&labels, &with_step).unwrap();
     let ap_again = msma::average_precision(&labels, &again).unwrap();
-    assert!((ap_first - ap_again).abs() < 0.05, "{ap_first} vs {ap_again}");
+    assert!(
+        (ap_first - ap_again).abs() < 0.05,
+        "{ap_first} vs {ap_again}"
+    );
     support::cleanup(&dir);
 }

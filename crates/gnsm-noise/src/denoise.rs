@@ -102,7 +102,11 @@ mod tests {
         let close = |a: f32, b: f64| (f64::from(a) - b).abs() < 1e-5;
         assert!(close(x[0], 1.6) && close(x[1], -0.2));
         let r14 = 14f64.sqrt();
-        let g0 = [1.0 / r14, f64::from(c) + 2.0 / r14, f64::from(c) - 3.0 / r14];
+        let g0 = [
+            1.0 / r14,
+            f64::from(c) + 2.0 / r14,
+            f64::from(c) - 3.0 / r14,
+        ];
         let lse = g0.iter().map(|v| v.exp()).sum::<f64>().ln();
         for (j, v) in g0.iter().enumerate() {
             assert!(close(x[2 + j], v - lse), "{} vs {}", x[2 + j], v - lse);
