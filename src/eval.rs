@@ -191,8 +191,8 @@ pub fn evaluate_seed(
 /// training's.
 ///
 /// # Errors
-/// As [`evaluate_seed`], and [`GnsmError::Invalid`] when the detector's layout does not fit
-/// this split's encoding.
+/// As [`evaluate_seed`], and [`GnsmError::Invalid`] when the detector's encoder is not the
+/// one this seed's protocol fits.
 pub fn evaluate_fitted(
     mut detector: Gnsm,
     config: &GnsmConfig,
@@ -206,10 +206,12 @@ pub fn evaluate_fitted(
         split,
         schema: fitted,
     } = prepare(schema, table, seed, rule)?;
-    if fitted.layout()? != *detector.model().layout() {
+    // The whole encoder, not only its widths: a vocabulary in another order would encode
+    // every row into the wrong slots without any error.
+    if fitted != *detector.schema() {
         return Err(GnsmError::Invalid(format!(
-            "{}: the saved detector's layout does not match seed {seed}'s encoding; was it \
-             trained on this dataset, seed and vocabulary rule?",
+            "{}: the saved detector's encoder (columns, vocabulary) differs from seed {seed}'s; \
+             was it trained on this dataset, seed and vocabulary rule?",
             table.source()
         )));
     }
