@@ -180,7 +180,6 @@ struct Scorer {
     groups: GroupSoftmax,
     schedule: NoiseSchedule,
     batch: usize,
-    denoise: bool,
 }
 
 impl std::fmt::Debug for Gnsm {
@@ -255,12 +254,13 @@ impl Gnsm {
             groups: GroupSoftmax::new(&layout, GroupStrategy::Narrow, device)?,
             schedule: config.trainer.noise.build()?,
             batch: config.score_batch.max(1),
-            denoise: config.denoise,
             model,
         };
         let mut both = train_x.data;
         both.extend_from_slice(&val_x.data);
-        let msma = config.msma.fit(&scorer.score_norms(&both)?)?;
+        let msma = config
+            .msma
+            .fit(&scorer.score_norms(&both, config.denoise)?)?;
         let selection = msma.selection().cloned();
         let detector = Self {
             config: config.clone(),
@@ -297,26 +297,12 @@ impl Gnsm {
         rows: &[usize],
     ) -> Result<Option<Selection>, GnsmError> {
         let encoded = self.schema.encode_rows(table, rows, Encoding::LogOneHot)?;
-        let before = self.scorer.denoise;
-        self.scorer.denoise = denoise;
-        let fitted = self
-            .scorer
-            .score_norms(&encoded.data)
-            .and_then(|norms| Ok(params.fit(&norms)?));
-        match fitted {
-            Ok(msma) => {
-                let selection = msma.selection().cloned();
-                self.msma = msma;
-                self.config.msma = params;
-                self.config.denoise = denoise;
-                Ok(selection)
-            }
-            Err(e) => {
-                // Leave the detector as it was.
-                self.scorer.denoise = before;
-                Err(e)
-            }
-        }
+        let msma = params.fit(&self.scorer.score_norms(&encoded.data, denoise)?)?;
+        let selection = msma.selection().cloned();
+        self.msma = msma;
+        self.config.msma = params;
+        self.config.denoise = denoise;
+        Ok(selection)
     }
 
     /// The schema.
@@ -351,7 +337,7 @@ impl Gnsm {
     /// # Errors
     /// A candle error, or [`GnsmError::Invalid`] for data of the wrong width.
     pub fn score_norms(&self, encoded: &[f32]) -> Result<Matrix, GnsmError> {
-        self.scorer.score_norms(encoded)
+        self.scorer.score_norms(encoded, self.config.denoise)
     }
 
     /// Anomaly scores (minus the MSMA log-likelihood; higher = more anomalous) of the given
@@ -377,7 +363,9 @@ impl Gnsm {
         let mut scores = Vec::with_capacity(rows.len());
         for chunk in rows.chunks(self.config.score_batch.max(1)) {
             let encoded = self.schema.encode_rows(table, chunk, Encoding::LogOneHot)?;
-            let norms = self.scorer.score_norms(&encoded.data)?;
+            let norms = self
+                .scorer
+                .score_norms(&encoded.data, self.config.denoise)?;
             scores.extend(self.msma.score(&norms)?);
         }
         Ok(scores)
@@ -398,7 +386,7 @@ impl Gnsm {
         let names = self.schema.feature_names();
         let n = rows.len();
         let x = Tensor::from_slice(&encoded.data, (n, width), self.scorer.model.device())?;
-        let x = self.scorer.prepare(x)?;
+        let x = self.scorer.prepare(x, self.config.denoise)?;
         // Per row, level and feature: squared norm of that feature's scores.
         let n_features = layout.continuous() + layout.n_groups();
         let mut parts = vec![0.0f64; n * levels * n_features];
@@ -587,7 +575,6 @@ impl Gnsm {
                 groups: GroupSoftmax::new(&layout, GroupStrategy::Narrow, device)?,
                 schedule: artifact.config.trainer.noise.build()?,
                 batch: artifact.config.score_batch.max(1),
-                denoise: artifact.config.denoise,
                 model,
             },
             config: artifact.config,
@@ -611,9 +598,9 @@ impl Scorer {
     }
 
     /// Clean rows as the score norms see them: after the reference's denoising step when
-    /// it is on, unchanged otherwise.
-    fn prepare(&self, x: Tensor) -> Result<Tensor, GnsmError> {
-        if !self.denoise {
+    /// `denoise`, unchanged otherwise.
+    fn prepare(&self, x: Tensor, denoise: bool) -> Result<Tensor, GnsmError> {
+        if !denoise {
             return Ok(x);
         }
         let scores: Vec<f32> = self
@@ -626,11 +613,12 @@ impl Scorer {
     }
 
     /// The (N, L) score-norm embedding of encoded rows (row-major, layout width each):
-    /// the L2 norm of the full score vector at every level, as the reference computes it.
+    /// the L2 norm of the full score vector at every level, as the reference computes it
+    /// (after its denoising step when `denoise`).
     ///
     /// # Errors
     /// A candle error, or [`GnsmError::Invalid`] for data of the wrong width.
-    pub fn score_norms(&self, encoded: &[f32]) -> Result<Matrix, GnsmError> {
+    pub fn score_norms(&self, encoded: &[f32], denoise: bool) -> Result<Matrix, GnsmError> {
         let width = self.model.layout().width();
         if encoded.len() % width != 0 {
             return Err(GnsmError::Invalid(format!(
@@ -649,7 +637,7 @@ impl Scorer {
                 (n, width),
                 self.model.device(),
             )?;
-            let x = self.prepare(x)?;
+            let x = self.prepare(x, denoise)?;
             for level in 0..levels {
                 let s = self.level_scores(&x, level)?;
                 let sq: Vec<f32> = s.sqr()?.sum(1)?.to_vec1()?;
