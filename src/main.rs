@@ -90,6 +90,10 @@ struct TrainArgs {
     /// Score clean rows as they are, without the reference's one denoising step.
     #[arg(long)]
     no_denoise: bool,
+    /// Mixture sizes the density stage chooses among, comma-separated (default 3,5,7,9);
+    /// one value fixes the size.
+    #[arg(long, value_delimiter = ',')]
+    components: Vec<usize>,
     /// A full configuration as JSON (GnsmConfig); flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -242,6 +246,9 @@ fn build_config(data: &DataArgs, train: &TrainArgs, seed: u64) -> Result<GnsmCon
     }
     if train.no_denoise {
         config.denoise = false;
+    }
+    if !train.components.is_empty() {
+        config.msma = config.msma.with_components(&train.components);
     }
     config.trainer.progress = !train.quiet;
     Ok(config.with_seed(seed))

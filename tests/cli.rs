@@ -28,11 +28,14 @@ fn fit_score_and_eval() {
     let model = model.to_str().unwrap();
     let small = ["--steps", "200", "--width", "32", "--depth", "1", "--quiet"];
 
+    // One `--components` value fixes the mixture size (the default chooses among 3,5,7,9).
     let mut args = vec!["fit", data, "--out", model, "--label", "label"];
     args.extend(small);
+    args.extend(["--components", "2"]);
     let out = gnsm(&args);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("fitted on"), "{}", text(&out));
+    assert!(text(&out).contains(" 2 MSMA components"), "{}", text(&out));
 
     let scores = dir.join("scores.csv");
     let out = gnsm(&[

@@ -106,6 +106,23 @@ impl PaperDataset {
         }
     }
 
+    /// Mixture sizes the authors' evaluation notebook for this dataset tries when it fits
+    /// the GMM on the score norms (`components_range` in `evaluation_notebooks/*.ipynb` of
+    /// `ahsanMah/categorical-dsm`, branch `frontiers`): cmc and probe fix 5 components, the
+    /// others choose among 3, 5, 7 and 9 (u2r has no notebook; it gets the general choice).
+    ///
+    /// ```
+    /// use gnsm_data::PaperDataset;
+    /// assert_eq!(PaperDataset::Cmc.gmm_components(), &[5]);
+    /// assert_eq!(PaperDataset::Solar.gmm_components(), &[3, 5, 7, 9]);
+    /// ```
+    pub fn gmm_components(self) -> &'static [usize] {
+        match self {
+            Self::Cmc | Self::Probe => &[5],
+            _ => &[3, 5, 7, 9],
+        }
+    }
+
     /// (one-hot width, continuous features) of the paper's Table 1.
     pub fn table1_width(self) -> (usize, usize) {
         match self {

@@ -51,6 +51,32 @@ impl Default for MsmaParams {
     }
 }
 
+impl MsmaParams {
+    /// These settings with the mixture size taken from `components`: a single value fixes
+    /// the size (no selection, as the authors' notebooks do for cmc and probe), several are
+    /// chosen among (with this selection's criterion, or the default one). The other GMM
+    /// settings are kept. An empty list or a zero is refused at fit time.
+    ///
+    /// ```
+    /// use msma::MsmaParams;
+    /// let fixed = MsmaParams::default().with_components(&[5]);
+    /// assert_eq!((fixed.gmm.n_components, &fixed.selection), (5, &None));
+    /// let chosen = fixed.with_components(&[3, 7]);
+    /// assert_eq!(chosen.selection.unwrap().candidates, vec![3, 7]);
+    /// ```
+    pub fn with_components(mut self, components: &[usize]) -> Self {
+        if let [k] = components {
+            self.gmm.n_components = *k;
+            self.selection = None;
+        } else {
+            let mut selection = self.selection.take().unwrap_or_default();
+            selection.candidates = components.to_vec();
+            self.selection = Some(selection);
+        }
+        self
+    }
+}
+
 /// Multiscale Score Matching Analysis: a standard scaler and a full-covariance Gaussian
 /// mixture fitted on the score-norm embeddings of inliers; the anomaly score of a record is
 /// minus its log-likelihood.
@@ -207,5 +233,43 @@ impl Msma {
             reason: e.to_string(),
         })?;
         Ok(saved.model)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SelectionCriterion;
+
+    #[test]
+    fn with_components_keeps_the_other_settings() {
+        let mut params = MsmaParams::default();
+        params.gmm.reg_covar = 1e-4;
+        params.selection = Some(SelectionParams {
+            candidates: vec![2],
+            criterion: SelectionCriterion::Bic,
+        });
+
+        let chosen = params.clone().with_components(&[4, 6]);
+        assert_eq!(chosen.gmm.reg_covar, 1e-4);
+        assert_eq!(
+            chosen.selection,
+            Some(SelectionParams {
+                candidates: vec![4, 6],
+                criterion: SelectionCriterion::Bic,
+            })
+        );
+
+        let fixed = chosen.with_components(&[7]);
+        assert_eq!(fixed.gmm.n_components, 7);
+        assert_eq!(fixed.gmm.reg_covar, 1e-4);
+        assert_eq!(fixed.selection, None);
+
+        // From a fixed size back to a choice: the default criterion.
+        let again = fixed.with_components(&[3, 5]);
+        assert_eq!(
+            again.selection.map(|s| s.criterion),
+            Some(SelectionCriterion::default())
+        );
     }
 }
