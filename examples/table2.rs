@@ -17,7 +17,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use candle_core::Device;
@@ -220,19 +220,11 @@ fn main() -> Result<()> {
         std::fs::create_dir_all(dir)?;
     }
 
-    let mut entries: Vec<Entry> = match std::fs::read(&args.results) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .with_context(|| format!("{}: not a results file", args.results.display()))?,
-        Err(_) => Vec::new(),
-    };
+    let mut entries: Vec<Entry> = read_results(&args.results)?;
     if let Some(parent) = args.results.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    let mut baseline_entries: Vec<BaselineEntry> = match std::fs::read(&args.baseline_results) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .with_context(|| format!("{}: not a results file", args.baseline_results.display()))?,
-        Err(_) => Vec::new(),
-    };
+    let mut baseline_entries: Vec<BaselineEntry> = read_results(&args.baseline_results)?;
     for dataset in &datasets {
         let data = dataset.load(&dir)?;
         let components = if args.components.is_empty() {
@@ -290,13 +282,12 @@ fn main() -> Result<()> {
                         b.roc_auc,
                         b.fit_seconds
                     );
-                    baseline_entries.push(BaselineEntry {
-                        dataset: dataset.name().into(),
-                        result: b,
-                    });
-                    gnsm::data::write_atomic(
+                    baseline_entries = append_result(
                         &args.baseline_results,
-                        &serde_json::to_vec_pretty(&baseline_entries)?,
+                        BaselineEntry {
+                            dataset: dataset.name().into(),
+                            result: b,
+                        },
                     )?;
                 }
             }
@@ -351,12 +342,14 @@ fn main() -> Result<()> {
                 r.fit_seconds,
                 r.components
             );
-            entries.push(Entry {
-                dataset: dataset.name().into(),
-                settings: settings.clone(),
-                result: run.result,
-            });
-            gnsm::data::write_atomic(&args.results, &serde_json::to_vec_pretty(&entries)?)?;
+            entries = append_result(
+                &args.results,
+                Entry {
+                    dataset: dataset.name().into(),
+                    settings: settings.clone(),
+                    result: run.result,
+                },
+            )?;
         }
     }
     write_report(&args, &entries, &baseline_entries)?;
@@ -369,7 +362,7 @@ fn dump_norms(
     schema: &gnsm::data::Schema,
     table: &gnsm::data::Table,
     seed: u64,
-    path: &std::path::Path,
+    path: &Path,
 ) -> Result<()> {
     let labels = gnsm::data::labels_of(schema, table)?;
     let split = gnsm::data::paper_split(&labels, seed);
@@ -397,6 +390,28 @@ fn dump_norms(
     }
     gnsm::data::write_atomic(path, csv.as_bytes())?;
     Ok(())
+}
+
+/// The entries of a results file (none when it does not exist yet).
+fn read_results<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .with_context(|| format!("{}: not a results file", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e).with_context(|| format!("{}: cannot read", path.display())),
+    }
+}
+
+/// Append one entry to a results file and return all of them. The file is read again first,
+/// so two runs sharing it (other datasets or settings) keep each other's results.
+fn append_result<T: Serialize + serde::de::DeserializeOwned>(
+    path: &Path,
+    entry: T,
+) -> Result<Vec<T>> {
+    let mut entries = read_results(path)?;
+    entries.push(entry);
+    gnsm::data::write_atomic(path, &serde_json::to_vec_pretty(&entries)?)?;
+    Ok(entries)
 }
 
 fn write_report(args: &Args, entries: &[Entry], baselines: &[BaselineEntry]) -> Result<()> {
