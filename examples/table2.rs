@@ -431,7 +431,10 @@ fn write_report(args: &Args, entries: &[Entry], baselines: &[BaselineEntry]) -> 
          `RAYON_NUM_THREADS=2 cargo run --release --example table2 -- ...`) on this project's \
          2-core CPU machine. AP and ROC-AUC × 100, mean ± std (population) over the seeds listed. \
          Paper and peer columns from REFERENCE.md §3 (peers: measured on this machine with the same \
-         protocol).\n\n| dataset | settings | seeds | GNSM AP (ours) | ROC-AUC (ours) | paper GNSM AP | paper IForest / ECOD / DAGMM / DSVDD | GMM one-hot (measured) | ECOD (measured) | steps / fit | s / fit |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
+         protocol). Settings: `denoise` = the reference's denoising step before the score norms \
+         (`--no-denoise` drops it); `k 5` = the density stage fixed at 5 components (`--components \
+         5`, the authors' choice for cmc and probe), otherwise it chooses among 3, 5, 7 and 9; \
+         `dropout p` = `--dropout p`.\n\n| dataset | settings | seeds | GNSM AP (ours) | ROC-AUC (ours) | paper GNSM AP | paper IForest / ECOD / DAGMM / DSVDD | GMM one-hot (measured) | ECOD (measured) | steps / fit | s / fit |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for ((_, key), results) in groups {
         let (name, settings) = key.split_once('\u{0}').unwrap_or((&key, ""));
