@@ -27,7 +27,7 @@ use gnsm::eval::{
     evaluate_baselines, evaluate_fitted, evaluate_seed, summarize_baselines, Baseline,
     BaselineResult, EvalSummary, SeedResult, VocabularyRule,
 };
-use gnsm::msma::MsmaParams;
+use gnsm::msma::{MsmaParams, SelectionParams};
 use gnsm::{Gnsm, GnsmConfig};
 use serde::{Deserialize, Serialize};
 
@@ -235,7 +235,7 @@ fn main() -> Result<()> {
         let mut config = config.clone();
         config.msma = MsmaParams::default().with_components(&components);
         // Rows fitted with the general choice (3,5,7,9) carry no suffix: they predate it.
-        let settings = if components == [3, 5, 7, 9] {
+        let settings = if components == SelectionParams::default().candidates {
             settings.clone()
         } else {
             let list: Vec<String> = components.iter().map(|k| k.to_string()).collect();
