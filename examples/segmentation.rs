@@ -17,7 +17,6 @@
 //! 4. Dice, MSD and HD95 of every prediction against its ground truth, correlations, the
 //!    report `docs/results/segmentation.md` and the figure `docs/results/segmentation.png`.
 
-#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -30,7 +29,7 @@ use clap::Parser;
 use gnsm::data::segmentation::{
     read_label_png, write_label_png, write_rgb_png, SegmentationLayout, SegmentationPair,
 };
-use gnsm::data::{default_data_dir, write_atomic};
+use gnsm::data::{default_data_dir, OutputFile};
 use gnsm::models::UNetModel;
 use gnsm::msma::segmentation::{dice, pearson, spearman, surface_metrics};
 use gnsm::msma::{Detector, Fit, MsmaParams, SelectionParams};
@@ -120,7 +119,7 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
 }
 
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    write_atomic(path, &serde_json::to_vec_pretty(value)?)?;
+    OutputFile::write_bytes(path, &serde_json::to_vec_pretty(value)?)?;
     Ok(())
 }
 
@@ -213,7 +212,7 @@ fn main() -> Result<()> {
                 }
                 let json = serde_json::to_vec(&entropy)
                     .map_err(|e| gnsm::GnsmError::Invalid(e.to_string()))?;
-                write_atomic(&dir.join("entropy.json"), &json)?;
+                OutputFile::write_bytes(dir.join("entropy.json"), &json)?;
             }
             Ok(())
         })?;
@@ -272,7 +271,7 @@ fn main() -> Result<()> {
                 s.model().save(&weights)?;
                 let json = serde_json::to_vec(&step)
                     .map_err(|e| gnsm::GnsmError::Invalid(e.to_string()))?;
-                write_atomic(&state, &json)?;
+                OutputFile::write_bytes(&state, &json)?;
             }
             Ok(())
         })?;
@@ -503,7 +502,7 @@ fn report(
             s.hd95
         ));
     }
-    write_atomic(&args.out, md.as_bytes())?;
+    OutputFile::write_bytes(&args.out, md.as_bytes())?;
     println!(
         "GNSM: Pearson (top {}) Dice {:.2} MSD {:.2} 95-HD {:.2}; Spearman (all) Dice {:.2} MSD {:.2} 95-HD {:.2}",
         args.top_k, gnsm[0].0, gnsm[1].0, gnsm[2].0, gnsm[0].1, gnsm[1].1, gnsm[2].1

@@ -12,7 +12,6 @@
 //! RAYON_NUM_THREADS=2 cargo run --release --example table2 -- --baselines --skip-gnsm
 //! ```
 
-#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -388,7 +387,7 @@ fn dump_norms(
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    gnsm::data::write_atomic(path, csv.as_bytes())?;
+    gnsm::data::OutputFile::write_bytes(path, csv.as_bytes())?;
     Ok(())
 }
 
@@ -410,7 +409,7 @@ fn append_result<T: Serialize + serde::de::DeserializeOwned>(
 ) -> Result<Vec<T>> {
     let mut entries = read_results(path)?;
     entries.push(entry);
-    gnsm::data::write_atomic(path, &serde_json::to_vec_pretty(&entries)?)?;
+    gnsm::data::OutputFile::write_bytes(path, &serde_json::to_vec_pretty(&entries)?)?;
     Ok(entries)
 }
 
@@ -506,7 +505,7 @@ fn write_report(args: &Args, entries: &[Entry], baselines: &[BaselineEntry]) -> 
             secs(Baseline::Gmm),
         ));
     }
-    gnsm::data::write_atomic(&args.out, md.as_bytes())?;
+    gnsm::data::OutputFile::write_bytes(&args.out, md.as_bytes())?;
     println!("report written to {}", args.out.display());
     Ok(())
 }

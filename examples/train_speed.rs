@@ -10,7 +10,6 @@
 //! `benches/tab_resnet_torch.py` (needs `pip install torch`) with torch.set_num_threads equal
 //! to RAYON_NUM_THREADS; it is skipped with a note when torch is missing.
 
-#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

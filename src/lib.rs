@@ -19,13 +19,19 @@
 //! | `msma` | [`msma`] | score-norm embeddings, Gaussian mixtures, metrics |
 //! | `gnsm-baselines` | [`baselines`] | IsolationForest, ECOD and a one-hot GMM, for comparison |
 
+mod artifact;
+mod config;
+mod detector;
 mod error;
 pub mod eval;
-mod pipeline;
+mod explain;
+mod scorer;
 pub mod segmentation;
 
+pub use config::{GnsmConfig, TrainOverrides};
+pub use detector::{FitSummary, Gnsm};
 pub use error::GnsmError;
-pub use pipeline::{Contribution, Explanation, FitReport, Gnsm, GnsmConfig};
+pub use explain::{Contribution, Explanation};
 
 pub use gnsm_baselines as baselines;
 pub use gnsm_data as data;

@@ -70,11 +70,7 @@ fn planted_anomalies_rank_first_and_reload_scores_the_same() {
         Err(GnsmError::Artifact { .. })
     ));
     // Same length, so the safetensors header stays valid: only the version changes.
-    // (The artifact JSON sits escaped inside the safetensors JSON header.)
-    let (from, to) = (
-        br#"{\"format\":\"gnsm-model\",\"version\":1,"#,
-        br#"{\"format\":\"gnsm-model\",\"version\":9,"#,
-    );
+    let (from, to) = (br#""version":"2""#, br#""version":"9""#);
     let at = bytes
         .windows(from.len())
         .position(|w| w == from)
@@ -84,6 +80,61 @@ fn planted_anomalies_rank_first_and_reload_scores_the_same() {
     std::fs::write(&model, &newer).unwrap();
     let err = Gnsm::load(&model, &Device::Cpu).unwrap_err().to_string();
     assert!(err.contains("newer"), "{err}");
+    // One flipped bit in one weight (the last byte of the file is tensor data) or in a
+    // header number is refused, never scored.
+    let mut flipped = bytes.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 0x01;
+    std::fs::write(&model, &flipped).unwrap();
+    let err = Gnsm::load(&model, &Device::Cpu).unwrap_err().to_string();
+    assert!(err.contains("checksum"), "{err}");
+    // The JSON header sits escaped inside the safetensors header.
+    let key = br#"\"val_fraction\":0."#;
+    let at = bytes
+        .windows(key.len())
+        .position(|w| w == key)
+        .expect("the header has val_fraction");
+    let mut edited = bytes.clone();
+    edited[at + key.len()] = b'2';
+    std::fs::write(&model, &edited).unwrap();
+    let err = Gnsm::load(&model, &Device::Cpu).unwrap_err().to_string();
+    assert!(err.contains("checksum"), "{err}");
+    support::cleanup(&dir);
+}
+
+/// Files of format version 1 (no checksum, header under the `gnsm` key) still load, and one
+/// from before the denoising switch scores without it.
+#[test]
+fn version_1_model_files_still_load() {
+    let (dir, path) = support::planted_file("pipeline-v1");
+    let table = Table::read(&path, &CsvOptions::default()).unwrap();
+    let mut config = small_config();
+    config.trainer.steps = 20;
+    let (detector, _) = Gnsm::fit(&config, &table, &Device::Cpu).unwrap();
+    let model = dir.join("new.gnsm");
+    detector.save(&model).unwrap();
+    let bytes = std::fs::read(&model).unwrap();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let mut header: serde_json::Value =
+        serde_json::from_str(&meta.metadata().as_ref().unwrap()["header"]).unwrap();
+    header["format"] = "gnsm-model".into();
+    header["version"] = 1.into();
+    header["config"].as_object_mut().unwrap().remove("denoise");
+    let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).unwrap();
+    let old = dir.join("old.gnsm");
+    let views: Vec<(&String, &candle_core::Tensor)> = tensors.iter().collect();
+    let legacy = safetensors::tensor::serialize(
+        views,
+        Some(std::collections::HashMap::from([(
+            "gnsm".to_string(),
+            header.to_string(),
+        )])),
+    )
+    .unwrap();
+    std::fs::write(&old, legacy).unwrap();
+    let back = Gnsm::load(&old, &Device::Cpu).unwrap();
+    assert!(!back.config().denoise);
+    assert_eq!(back.schema(), detector.schema());
     support::cleanup(&dir);
 }
 

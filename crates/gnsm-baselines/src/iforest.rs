@@ -52,7 +52,7 @@ impl IsolationForestParams {
         self
     }
 
-    fn check(&self) -> Result<(), BaselineError> {
+    fn validate(&self) -> Result<(), BaselineError> {
         for (name, value) in [
             ("n_estimators", self.n_estimators),
             ("max_samples", self.max_samples),
@@ -182,7 +182,7 @@ impl Fit<Matrix> for IsolationForestParams {
     type Error = BaselineError;
 
     fn fit(&self, inliers: &Matrix) -> Result<IsolationForest, BaselineError> {
-        self.check()?;
+        self.validate()?;
         check_fit_input("IsolationForest", inliers, 1)?;
         let n = inliers.rows();
         let subsample = self.max_samples.min(n);

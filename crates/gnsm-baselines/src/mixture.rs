@@ -76,7 +76,7 @@ impl GmmDetectorParams {
         self
     }
 
-    fn check(&self) -> Result<(), BaselineError> {
+    fn validate(&self) -> Result<(), BaselineError> {
         if self.candidates.is_empty() || self.candidates.contains(&0) {
             return Err(BaselineError::InvalidParameter {
                 name: "candidates",
@@ -107,7 +107,7 @@ impl GmmDetectorParams {
         train: &Matrix,
         validation: &Matrix,
     ) -> Result<GmmDetector, BaselineError> {
-        self.check()?;
+        self.validate()?;
         check_fit_input("GMM training rows", train, 2)?;
         check_fit_input("GMM validation rows", validation, 1)?;
         check_width("GMM validation rows", train.cols(), validation)?;
@@ -163,7 +163,7 @@ impl Fit<Matrix> for GmmDetectorParams {
     /// Hold out a seeded random `validation_fraction` of the inliers, then
     /// [`GmmDetectorParams::fit_split`].
     fn fit(&self, inliers: &Matrix) -> Result<GmmDetector, BaselineError> {
-        self.check()?;
+        self.validate()?;
         check_fit_input("GMM", inliers, 3)?;
         let n = inliers.rows();
         let held = ((n as f64 * self.validation_fraction).round() as usize).clamp(1, n - 2);

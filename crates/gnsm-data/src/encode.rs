@@ -23,8 +23,6 @@ pub struct Encoded {
     pub layout: FeatureLayout,
     /// rows × layout width, row-major.
     pub data: Vec<f32>,
-    /// `true` for anomalies, when the table has the schema's label column.
-    pub labels: Option<Vec<bool>>,
     /// The table row each encoded row came from.
     pub source_rows: Vec<usize>,
 }
@@ -48,14 +46,14 @@ impl Schema {
     }
 
     /// Encode the given rows of `table` (columns matched by name, so a scoring file may order
-    /// them differently or lack the label).
+    /// them differently or lack the label; the label column is never read here).
     ///
     /// # Errors
     /// [`DataError::Schema`] when not fitted, [`DataError::UnknownColumn`] for a feature
     /// column the table lacks, [`DataError::NotNumeric`] / [`DataError::MissingContinuous`]
     /// for bad continuous cells, [`DataError::UnseenCategory`] under
-    /// [`UnseenPolicy::Error`], [`DataError::LabelValue`] for a label other than the two
-    /// known values.
+    /// [`UnseenPolicy::Error`], [`DataError::OutOfRange`] for a continuous value the f32
+    /// encoding cannot hold.
     pub fn encode_rows(
         &self,
         table: &Table,
@@ -89,7 +87,21 @@ impl Schema {
                     None if self.missing_continuous == MissingContinuous::ImputeMean => 0.0,
                     None => return Err(missing_error(table, index, r)),
                 };
-                data[out * width + offset] = v as f32;
+                // Finite in f64 but not in the network's f32 (1e39), or a schema whose
+                // statistics make it so: name the cell, never feed the network an inf.
+                let narrow = v as f32;
+                if !narrow.is_finite() {
+                    return Err(DataError::OutOfRange {
+                        path: table.source().into(),
+                        line: table.line(r),
+                        column: spec.name.clone(),
+                        value: table.column(index).value(r).into(),
+                        standardised: v,
+                        mean: spec.mean,
+                        std: spec.std,
+                    });
+                }
+                data[out * width + offset] = narrow;
             }
         }
 
@@ -120,12 +132,10 @@ impl Schema {
             }
         }
 
-        let labels = row_labels(self, table, rows)?;
         Ok(Encoded {
             rows: rows.len(),
             layout,
             data,
-            labels,
             source_rows: rows.to_vec(),
         })
     }

@@ -155,6 +155,34 @@ pub enum DataError {
         /// The limit.
         limit: usize,
     },
+    /// A categorical column with a distinct value in (nearly) every row: an identifier.
+    #[error("column {column:?} has {distinct} distinct values in {rows} rows: it looks like an identifier, which carries no information about how typical a row is; ignore it (--ignore {column}) or declare it categorical (--categorical {column}) to keep it")]
+    IdentifierColumn {
+        /// The column.
+        column: String,
+        /// Its distinct values.
+        distinct: usize,
+        /// Rows in the table.
+        rows: usize,
+    },
+    /// A standardised continuous value that does not fit the encoding (f32).
+    #[error("{path}, line {line}, column {column:?}: value {value:?} is out of range ({standardised} after standardising with mean {mean} and std {std}); fix the value or ignore the column")]
+    OutOfRange {
+        /// The file.
+        path: String,
+        /// The line.
+        line: u64,
+        /// The column.
+        column: String,
+        /// The cell as written.
+        value: String,
+        /// The standardised value.
+        standardised: f64,
+        /// The training mean.
+        mean: f64,
+        /// The training standard deviation.
+        std: f64,
+    },
     /// A category not seen when the schema was fitted, under the `Error` policy.
     #[error("{path}, line {line}, column {column:?}: category {value:?} was not seen when the schema was fitted")]
     UnseenCategory {

@@ -39,7 +39,7 @@ mod split;
 
 pub use encode::{labels_of, rows_with_label, Encoded, Encoding};
 pub use error::DataError;
-pub use io::write_atomic;
+pub use io::{same_file, OutputFile, OutputKind};
 pub use read::{Column, CsvOptions, Table};
 pub use registry::{default_data_dir, PaperData, PaperDataset, Vocabulary};
 pub use schema::{

@@ -1,7 +1,9 @@
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufReader, Cursor, Read};
 use std::path::Path;
+use std::rc::Rc;
 
 use flate2::read::MultiGzDecoder;
 use serde::{Deserialize, Serialize};
@@ -87,21 +89,60 @@ pub struct Table {
     lines: Vec<u64>,
 }
 
-fn is_gzip(path: &Path) -> std::io::Result<bool> {
-    if path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("gz"))
-    {
-        return Ok(true);
+/// The first bytes of a gzip stream.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Where the newlines of a stream are, so that a byte offset can be turned into a line. The
+/// csv crate's own line count is one too low on CRLF files (rust-csv issue 395), so lines
+/// are counted here from the bytes.
+#[derive(Debug, Default)]
+struct NewlineLog {
+    /// Offsets of `\n` bytes read but not yet passed by [`NewlineLog::line_of`].
+    pending: VecDeque<u64>,
+    /// Newlines before the last offset asked about.
+    passed: u64,
+    /// Bytes read so far.
+    read: u64,
+}
+
+impl NewlineLog {
+    /// The 1-based line holding byte `offset` (offsets asked about never decrease).
+    fn line_of(&mut self, offset: u64) -> u64 {
+        // `<=`: on CRLF files the csv crate puts a record's start on the `\n` of the
+        // previous line's terminator; no record starts at a newline otherwise.
+        while self.pending.front().is_some_and(|&nl| nl <= offset) {
+            self.pending.pop_front();
+            self.passed += 1;
+        }
+        self.passed + 1
     }
-    let mut magic = [0u8; 2];
-    let n = File::open(path)?.read(&mut magic)?;
-    Ok(n == 2 && magic == [0x1f, 0x8b])
+}
+
+/// A reader that logs where its newlines are.
+struct LineCounting<R> {
+    inner: R,
+    log: Rc<RefCell<NewlineLog>>,
+}
+
+impl<R: Read> Read for LineCounting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut log = self.log.borrow_mut();
+        let base = log.read;
+        for (i, &b) in buf[..n].iter().enumerate() {
+            if b == b'\n' {
+                log.pending.push_back(base + i as u64);
+            }
+        }
+        log.read += n as u64;
+        Ok(n)
+    }
 }
 
 impl Table {
     /// Read a CSV file, or a gzip-compressed one (`.gz` extension or gzip magic bytes),
-    /// streaming: the file is never held in memory as text.
+    /// streaming: the file is never held in memory as text. The file is opened once, so a
+    /// pipe or a process substitution (`<(...)`) reads as well as a file.
     ///
     /// # Errors
     /// [`DataError::Io`] when the file cannot be read, and the content errors of
@@ -109,20 +150,66 @@ impl Table {
     pub fn read(path: impl AsRef<Path>, options: &CsvOptions) -> Result<Self, DataError> {
         let path = path.as_ref();
         let shown = path.display().to_string();
-        let io = |source| DataError::Io {
+        let file = File::open(path).map_err(|source| DataError::Io {
             path: shown.clone(),
             source,
-        };
-        let gz = is_gzip(path).map_err(io)?;
-        let file = BufReader::with_capacity(1 << 16, File::open(path).map_err(io)?);
+        })?;
+        let by_name = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+        Self::read_stream(file, &shown, options, by_name)
+    }
+
+    /// Read CSV, or gzip-compressed CSV (told by its magic bytes), from a stream such as
+    /// standard input; `source` names it in errors.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use gnsm_data::{CsvOptions, Table};
+    /// let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    /// gz.write_all(b"a,b\nx,1\n")?;
+    /// let bytes = gz.finish()?;
+    /// let table = Table::from_stream(&bytes[..], "<stdin>", &CsvOptions::default())?;
+    /// assert_eq!(table.column(0).value(0), "x");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Table::read`].
+    pub fn from_stream(
+        reader: impl Read,
+        source: &str,
+        options: &CsvOptions,
+    ) -> Result<Self, DataError> {
+        Self::read_stream(reader, source, options, false)
+    }
+
+    /// Sniff the magic bytes on the one stream (they are handed back to the parser), then
+    /// parse it as gzip (`gzip` forces it) or as plain text.
+    fn read_stream(
+        mut reader: impl Read,
+        source: &str,
+        options: &CsvOptions,
+        gzip: bool,
+    ) -> Result<Self, DataError> {
+        let mut magic = Vec::with_capacity(2);
+        (&mut reader)
+            .take(2)
+            .read_to_end(&mut magic)
+            .map_err(|e| DataError::Io {
+                path: source.into(),
+                source: e,
+            })?;
+        let gz = gzip || magic == GZIP_MAGIC;
+        let stream = BufReader::with_capacity(1 << 16, Cursor::new(magic).chain(reader));
         if gz {
-            Self::parse(MultiGzDecoder::new(file), &shown, options, true)
+            Self::parse(MultiGzDecoder::new(stream), source, options, true)
         } else {
-            Self::parse(file, &shown, options, false)
+            Self::parse(stream, source, options, false)
         }
     }
 
-    /// Read CSV text from any reader; `source` names it in errors.
+    /// Read CSV text (not compressed) from any reader; `source` names it in errors.
     ///
     /// # Errors
     /// [`DataError::EmptyFile`], [`DataError::NoRows`], [`DataError::Ragged`],
@@ -142,6 +229,7 @@ impl Table {
         options: &CsvOptions,
         gz: bool,
     ) -> Result<Self, DataError> {
+        let newlines = Rc::new(RefCell::new(NewlineLog::default()));
         let mut csv = csv::ReaderBuilder::new()
             .delimiter(options.delimiter)
             .quote(options.quote)
@@ -153,11 +241,15 @@ impl Table {
             })
             .has_headers(false)
             .flexible(true)
-            .from_reader(reader);
+            .from_reader(LineCounting {
+                inner: reader,
+                log: Rc::clone(&newlines),
+            });
         let mut record = csv::ByteRecord::new();
         let mut last_line = 1u64;
+        let line_at = |byte: u64| newlines.borrow_mut().line_of(byte);
         let csv_error = |e: csv::Error, line: u64| -> DataError {
-            let line = e.position().map_or(line, |p| p.line());
+            let line = e.position().map_or(line, |p| line_at(p.byte()));
             match e.into_kind() {
                 csv::ErrorKind::Io(err) if gz => DataError::Gzip {
                     path: source.into(),
@@ -233,7 +325,9 @@ impl Table {
                 Ok(false) => break,
                 Err(e) => return Err(csv_error(e, last_line + 1)),
             }
-            let line = record.position().map_or(last_line + 1, |p| p.line());
+            let line = record
+                .position()
+                .map_or(last_line + 1, |p| line_at(p.byte()));
             last_line = line;
             // A blank line parses as one empty field; skip it like most readers do.
             if record.len() == 1 && record[0].is_empty() && width > 1 {

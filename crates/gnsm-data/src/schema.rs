@@ -6,6 +6,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::{DataError, Table};
 
+/// Whether a categorical column with `distinct` values over `rows` rows is (nearly) one value
+/// per row, as an identifier is: such a column carries no density information, and each
+/// value would sit in its own group slot seen once. At least 20 rows, 95 % distinct.
+fn looks_like_identifier(distinct: usize, rows: usize) -> bool {
+    rows >= 20 && distinct * 20 >= rows * 19
+}
+
 /// The schema format version this build writes and the newest it reads.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -65,6 +72,10 @@ pub struct SchemaOptions {
     pub continuous: Vec<String>,
     /// Columns to drop.
     pub ignored: Vec<String>,
+    /// Columns declared categorical. Every column that is not continuous, ignored or the
+    /// label is categorical anyway; declaring one only lifts the identifier check (a column
+    /// with a distinct value in nearly every row is refused unless declared).
+    pub categorical: Vec<String>,
     /// The label column, if the file has one.
     pub label: Option<String>,
     /// The label value that marks an anomaly; inferred only for labels `0`/`1` (→ `1`).
@@ -85,6 +96,7 @@ impl Default for SchemaOptions {
         Self {
             continuous: Vec::new(),
             ignored: Vec::new(),
+            categorical: Vec::new(),
             label: None,
             anomaly_value: None,
             max_categories: 1000,
@@ -192,6 +204,11 @@ impl Schema {
                 .column_index(name)
                 .ok_or_else(|| unknown("ignored", name, table))?;
         }
+        for name in &options.categorical {
+            table
+                .column_index(name)
+                .ok_or_else(|| unknown("categorical", name, table))?;
+        }
         let label = match &options.label {
             None => None,
             Some(name) => {
@@ -215,10 +232,19 @@ impl Schema {
             } else if options.continuous.iter().any(|c| c == name) {
                 ColumnKind::Continuous
             } else {
-                if column.distinct().len() > options.max_categories {
+                let declared = options.categorical.iter().any(|c| c == name);
+                let distinct = column.distinct().len();
+                if !declared && looks_like_identifier(distinct, table.rows()) {
+                    return Err(DataError::IdentifierColumn {
+                        column: name.into(),
+                        distinct,
+                        rows: table.rows(),
+                    });
+                }
+                if distinct > options.max_categories {
                     return Err(DataError::TooManyCategories {
                         column: name.into(),
-                        distinct: column.distinct().len(),
+                        distinct,
                         limit: options.max_categories,
                     });
                 }
@@ -351,8 +377,11 @@ impl Schema {
     /// The feature layout of the encoded rows.
     ///
     /// # Errors
-    /// [`DataError::Schema`] before fitting, [`DataError::Layout`] when no feature is left or
-    /// a group has a single category (a constant column carries no information: ignore it).
+    /// [`DataError::Schema`] before fitting or when a group has a single category, and
+    /// [`DataError::Layout`] when no feature is left. A constant column is a group of two
+    /// under [`UnseenPolicy::Reserve`] (its one value, or unseen) and is kept: an unseen
+    /// value there is news. Under the other policies it is a group of one, which carries no
+    /// information, and is refused.
     pub fn layout(&self) -> Result<FeatureLayout, DataError> {
         if !self.fitted {
             return Err(DataError::Schema("the schema is not fitted yet".into()));
@@ -385,7 +414,7 @@ impl Schema {
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), DataError> {
         let path = path.as_ref();
         let json = serde_json::to_vec_pretty(self).map_err(|e| DataError::Schema(e.to_string()))?;
-        crate::io::write_atomic(path, &json)
+        crate::io::write_file(path, &json)
     }
 
     /// Read a schema written by [`Schema::save`].
@@ -444,7 +473,9 @@ fn infer_label(
         None => {
             let mut sorted: Vec<&str> = values.iter().map(String::as_str).collect();
             sorted.sort_unstable();
-            if sorted == ["0", "1"] {
+            // The 0/1 convention, also for a file of one class: all `0` is clean training
+            // data, all `1` is all anomalies (refused below with that reason).
+            if sorted == ["0", "1"] || sorted == ["0"] || sorted == ["1"] {
                 "1".into()
             } else {
                 return Err(err(format!(
@@ -461,7 +492,7 @@ fn infer_label(
             normal_value: (*normal).clone(),
         }),
         [] if values.len() == 1 => Err(err(format!(
-            "every row has the anomaly value {anomaly:?}; there are no inliers"
+            "every row has the anomaly value {anomaly:?}: there are no inlier rows to fit on"
         ))),
         [] => Err(err("no values at all".into())),
         _ => Err(err(format!(

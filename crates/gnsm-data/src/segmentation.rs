@@ -442,7 +442,7 @@ fn encode_png(
             .write_image_data(data)
             .map_err(|e| image_error(path, e.to_string()))?;
     }
-    crate::write_atomic(path, &bytes)
+    crate::io::write_file(path, &bytes)
 }
 
 #[cfg(test)]

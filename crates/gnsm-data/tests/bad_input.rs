@@ -230,9 +230,10 @@ fn flate2_encoder() -> flate2::write::GzEncoder<Vec<u8>> {
 
 #[test]
 fn too_many_categories_is_refused_with_advice() {
+    // 50 codes, each twice: many categories, but not an identifier.
     let mut text = String::from("id,x\n");
-    for i in 0..50 {
-        text.push_str(&format!("{i},a\n"));
+    for i in 0..100 {
+        text.push_str(&format!("{},a\n", i % 50));
     }
     let table = read(text.as_bytes()).unwrap();
     let options = SchemaOptions {
@@ -319,4 +320,134 @@ fn newer_or_corrupt_schema_files_are_errors() {
     assert!(
         matches!(s.fit(&single, &[0, 1]), Err(DataError::Schema(m)) if m.contains("single category"))
     );
+}
+
+#[test]
+fn crlf_files_report_the_lines_an_editor_shows() {
+    // The csv crate counts one line too few on CRLF files (rust-csv #395).
+    let err = read(b"a,b\r\nx,1\r\ny,2\r\nz\r\n").unwrap_err();
+    assert!(matches!(err, DataError::Ragged { line: 4, .. }), "{err}");
+    let table = read(b"a,b\r\nx,1\r\n\"multi\r\nline\",2\r\nz,3\r\n").unwrap();
+    assert_eq!(
+        (0..table.rows()).map(|r| table.line(r)).collect::<Vec<_>>(),
+        vec![2, 3, 5]
+    );
+    // LF files are unchanged.
+    let table = read(b"a,b\nx,1\n\ny,2\n").unwrap();
+    assert_eq!(table.line(1), 4);
+}
+
+#[test]
+fn a_pipe_keeps_its_first_bytes_and_may_be_gzip() {
+    // A reader that hands out one byte at a time, like a slow pipe.
+    struct Trickle<'a>(&'a [u8]);
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            match (self.0.split_first(), buf.first_mut()) {
+                (Some((&b, rest)), Some(slot)) => {
+                    *slot = b;
+                    self.0 = rest;
+                    Ok(1)
+                }
+                _ => Ok(0),
+            }
+        }
+    }
+    let text = b"education,label\nhigh,0\nlow,1\n";
+    let table = Table::from_stream(Trickle(text), "<stdin>", &CsvOptions::default()).unwrap();
+    assert_eq!(table.column_names(), vec!["education", "label"]);
+    assert_eq!(table.rows(), 2);
+
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(text).unwrap();
+    let bytes = gz.finish().unwrap();
+    let table = Table::from_stream(Trickle(&bytes), "<stdin>", &CsvOptions::default()).unwrap();
+    assert_eq!(table.column_names(), vec!["education", "label"]);
+
+    // A named pipe (FIFO) read by path: opened once, no byte lost.
+    #[cfg(unix)]
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("data.csv");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|s| s.success()) {
+            let writer = {
+                let fifo = fifo.clone();
+                std::thread::spawn(move || std::fs::write(fifo, text).unwrap())
+            };
+            let table = Table::read(&fifo, &CsvOptions::default()).unwrap();
+            writer.join().unwrap();
+            assert_eq!(table.column_names(), vec!["education", "label"]);
+            assert_eq!(table.rows(), 2);
+        }
+    }
+}
+
+#[test]
+fn an_identifier_column_is_refused_unless_declared() {
+    let mut text = String::from("id,colour,label\n");
+    for i in 0..900 {
+        text.push_str(&format!("r{i},{},0\n", ["red", "blue"][i % 2]));
+    }
+    let table = read(text.as_bytes()).unwrap();
+    let options = SchemaOptions {
+        label: Some("label".into()),
+        anomaly_value: Some("1".into()),
+        ..Default::default()
+    };
+    let err = Schema::infer(&table, &options).unwrap_err();
+    assert!(
+        matches!(&err, DataError::IdentifierColumn { column, distinct: 900, rows: 900 } if column == "id"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("--ignore id"), "{err}");
+    // Declared, or ignored, it is accepted.
+    for options in [
+        SchemaOptions {
+            categorical: vec!["id".into()],
+            ..options.clone()
+        },
+        SchemaOptions {
+            ignored: vec!["id".into()],
+            ..options.clone()
+        },
+    ] {
+        assert!(Schema::infer(&table, &options).is_ok());
+    }
+}
+
+#[test]
+fn a_constant_column_is_kept_with_an_unseen_slot_and_refused_without() {
+    let table = read(b"a,b\nx,k\ny,k\nx,k\n").unwrap();
+    let reserve = schema(&table, &SchemaOptions::default()).unwrap();
+    assert_eq!(reserve.layout().unwrap().groups(), &[3, 2]);
+    let err = schema(
+        &table,
+        &SchemaOptions {
+            unseen: UnseenPolicy::Error,
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("single category"), "{err}");
+}
+
+#[test]
+fn a_value_too_large_for_the_encoding_names_its_cell() {
+    let train = read(b"w,c\n1.5,a\n2.5,b\n").unwrap();
+    let fitted = schema(
+        &train,
+        &SchemaOptions {
+            continuous: vec!["w".into()],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let test = read(b"w,c\n2.0,a\n1e39,b\n").unwrap();
+    let err = fitted.encode(&test).unwrap_err();
+    assert!(
+        matches!(&err, DataError::OutOfRange { line: 3, column, value, .. } if column == "w" && value == "1e39"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("t.csv, line 3"), "{err}");
 }

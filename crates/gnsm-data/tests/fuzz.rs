@@ -33,7 +33,9 @@ proptest! {
             text.push_str(&format!("{},{},{},{number}\n", row[0], row[1], row[2]));
         }
         let table = Table::from_reader(text.as_bytes(), "gen.csv", &CsvOptions::default()).unwrap();
-        let options = SchemaOptions { continuous: vec!["num".into()], missing_values: vec![], ..Default::default() };
+        // Random cells may all differ: declared categorical, they pass the identifier check.
+        let categorical = vec!["c0".into(), "c1".into(), "c2".into()];
+        let options = SchemaOptions { continuous: vec!["num".into()], categorical, missing_values: vec![], ..Default::default() };
         let mut schema = Schema::infer(&table, &options).unwrap();
         let rows: Vec<usize> = (0..table.rows()).collect();
         if schema.fit(&table, &rows).is_err() {

@@ -33,6 +33,7 @@ mod unet;
 
 pub use config::{Activation, TabResNetConfig};
 pub use error::ModelError;
+pub use io::{load_envelope, save_envelope, Envelope};
 pub use model::{init_vars, sorted_vars, ScoreModel, WeightsHeader, FOURIER_KEY};
 pub use tab_resnet::{LevelEmbedding, TabResBlock, TabResNet};
 pub use trainer::{

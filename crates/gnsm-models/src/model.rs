@@ -16,7 +16,8 @@ use crate::{ModelError, TabResNet, TabResNetConfig};
 /// Safetensors key of the fixed Fourier frequencies (not a trainable variable).
 pub const FOURIER_KEY: &str = "embedding.fourier.w";
 const FORMAT: &str = "gnsm-tab-resnet";
-const VERSION: u32 = 1;
+/// Version 2: the checksummed envelope (version 1 files, plain safetensors, are not read).
+const VERSION: u32 = 2;
 
 /// Seeded host-side initialisation of named variables, as the reference's
 /// `variance_scaling(1, "fan_avg", "uniform")`: weights (rank ≥ 2) Xavier-uniform with
@@ -370,29 +371,30 @@ impl ScoreModel {
         }
     }
 
-    /// Save weights and header as one safetensors file, atomically.
+    /// Save weights and header as one checksummed safetensors file
+    /// ([`save_envelope`](crate::save_envelope)), atomically.
     ///
     /// # Errors
     /// [`ModelError::Io`] or [`ModelError::Checkpoint`].
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), ModelError> {
-        let mut metadata = HashMap::new();
-        metadata.insert(
-            "gnsm".to_string(),
-            serde_json::to_string(&self.header()).expect("header serialises"),
-        );
-        crate::io::save_tensors(path.as_ref(), &self.tensors(), metadata)
+        crate::io::save_envelope(
+            path.as_ref(),
+            FORMAT,
+            VERSION,
+            &self.header(),
+            &self.tensors(),
+        )
     }
 
-    /// Load a model written by [`ScoreModel::save`] (or the `param/` part of a checkpoint
-    /// written by the trainer) onto `device`.
+    /// Load a model written by [`ScoreModel::save`] onto `device`.
     ///
     /// # Errors
     /// [`ModelError::Checkpoint`] for a file that is not a gnsm model, from a newer format,
-    /// or whose tensors do not fit its header.
+    /// damaged since it was written, or whose tensors do not fit its header.
     pub fn load(path: impl AsRef<Path>, device: &Device) -> Result<Self, ModelError> {
-        let (tensors, metadata) = crate::io::load_tensors(path.as_ref(), device)?;
-        let header = crate::io::header::<WeightsHeader>(path.as_ref(), &metadata, "gnsm")?;
-        Self::from_tensors(header, &tensors, "", path.as_ref(), device)
+        let file =
+            crate::io::load_envelope::<WeightsHeader>(path.as_ref(), FORMAT, VERSION, device)?;
+        Self::from_tensors(file.header, &file.tensors, "", path.as_ref(), device)
     }
 
     /// Rebuild a model from its header and named tensors (those of [`ScoreModel::tensors`],

@@ -3,7 +3,6 @@
 //! nearest up-sampling written from broadcasts (candle's `upsample_nearest2d` backward is
 //! wrong), skip connections, optional self-attention at the lowest resolution.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{DType, Device, Module, Result as CandleResult, Tensor, D};
@@ -17,7 +16,8 @@ use crate::model::{fourier_frequencies, init_vars, load_vars, sorted_vars};
 use crate::{LevelEmbedding, ModelError, FOURIER_KEY};
 
 const FORMAT: &str = "gnsm-unet";
-const VERSION: u32 = 1;
+/// Version 2: the checksummed envelope.
+const VERSION: u32 = 2;
 
 /// Settings of a [`UNet`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -454,7 +454,8 @@ impl UNetModel {
         &self.net
     }
 
-    /// Save weights and configuration as one safetensors file, atomically.
+    /// Save weights and configuration as one checksummed safetensors file
+    /// ([`save_envelope`](crate::save_envelope)), atomically.
     ///
     /// # Errors
     /// [`ModelError::Io`] or [`ModelError::Checkpoint`].
@@ -465,42 +466,25 @@ impl UNetModel {
             .map(|(k, v)| (k, v.as_tensor().clone()))
             .collect();
         tensors.push((FOURIER_KEY.into(), self.fourier.clone()));
-        let header =
-            serde_json::json!({ "format": FORMAT, "version": VERSION, "config": self.config });
-        crate::io::save_tensors(
-            path.as_ref(),
-            &tensors,
-            HashMap::from([("gnsm".to_string(), header.to_string())]),
-        )
+        crate::io::save_envelope(path.as_ref(), FORMAT, VERSION, &self.config, &tensors)
     }
 
     /// Load a model written by [`UNetModel::save`].
     ///
     /// # Errors
-    /// [`ModelError::Checkpoint`] for a foreign, newer or incomplete file.
+    /// [`ModelError::Checkpoint`] for a foreign, newer, damaged or incomplete file.
     pub fn load(path: impl AsRef<Path>, device: &Device) -> Result<Self, ModelError> {
         let path = path.as_ref();
-        let bad = |reason: String| ModelError::Checkpoint {
-            path: path.display().to_string(),
-            reason,
-        };
-        let (tensors, metadata) = crate::io::load_tensors(path, device)?;
-        let header: serde_json::Value = crate::io::header(path, &metadata, "gnsm")?;
-        if header["format"] != FORMAT
-            || header["version"]
-                .as_u64()
-                .is_none_or(|v| v > u64::from(VERSION))
-        {
-            return Err(bad(format!(
-                "not a {FORMAT} file this build reads (version up to {VERSION})"
-            )));
-        }
-        let config: UNetConfig =
-            serde_json::from_value(header["config"].clone()).map_err(|e| bad(e.to_string()))?;
+        let file = crate::io::load_envelope::<UNetConfig>(path, FORMAT, VERSION, device)?;
+        let config = file.header;
         config.validate()?;
+        let tensors = file.tensors;
         let fourier = tensors
             .get(FOURIER_KEY)
-            .ok_or_else(|| bad(format!("missing tensor {FOURIER_KEY}")))?
+            .ok_or_else(|| ModelError::Checkpoint {
+                path: path.display().to_string(),
+                reason: format!("missing tensor {FOURIER_KEY}"),
+            })?
             .clone();
         let model = Self::build(config, fourier, device)?;
         load_vars(&model.named_vars(), &tensors, "", path, device)?;

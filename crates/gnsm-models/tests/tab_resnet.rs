@@ -240,6 +240,9 @@ fn save_load_round_trip_and_bad_files() {
     )
     .unwrap();
     let err = ScoreModel::load(&plain, &Device::Cpu).unwrap_err();
-    assert!(err.to_string().contains("not a gnsm file"), "{err}");
+    assert!(
+        err.to_string().contains("not a gnsm-tab-resnet file"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

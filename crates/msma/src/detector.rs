@@ -1,7 +1,5 @@
 //! The workspace's detector traits and the MSMA detector.
 
-use std::path::Path;
-
 use serde::{Deserialize, Serialize};
 
 use crate::select::{select_components, Selection, SelectionParams};
@@ -52,6 +50,32 @@ impl Default for MsmaParams {
 }
 
 impl MsmaParams {
+    /// Check the settings: the mixture's, and a selection with at least one candidate, none
+    /// zero.
+    ///
+    /// ```
+    /// use msma::MsmaParams;
+    /// assert!(MsmaParams::default().validate().is_ok());
+    /// assert!(MsmaParams::default().with_components(&[0]).validate().is_err());
+    /// assert!(MsmaParams::default().with_components(&[]).validate().is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// [`MsmaError::InvalidParameter`] naming the first bad setting.
+    pub fn validate(&self) -> Result<(), MsmaError> {
+        self.gmm.validate()?;
+        if let Some(selection) = &self.selection {
+            if selection.candidates.is_empty() || selection.candidates.contains(&0) {
+                return Err(MsmaError::InvalidParameter {
+                    name: "candidates",
+                    value: format!("{:?}", selection.candidates),
+                    reason: "must list at least one mixture size, none of them 0",
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// These settings with the mixture size taken from `components`: a single value fixes
     /// the size (no selection, as the authors' notebooks do for cmc and probe), several are
     /// chosen among (with this selection's criterion, or the default one). The other GMM
@@ -97,22 +121,40 @@ impl MsmaParams {
 /// # Ok::<(), msma::MsmaError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "MsmaParts")]
 pub struct Msma {
     scaler: StandardScaler,
     gmm: GaussianMixture,
     selection: Option<Selection>,
 }
 
-/// The envelope of a saved [`Msma`].
-#[derive(Serialize, Deserialize)]
-struct Saved {
-    format: String,
-    version: u32,
-    model: Msma,
+/// The serialised fields of an [`Msma`]; the scaler and mixture check themselves, the pair
+/// must agree on the embedding's size.
+#[derive(Deserialize)]
+struct MsmaParts {
+    scaler: StandardScaler,
+    gmm: GaussianMixture,
+    selection: Option<Selection>,
 }
 
-const FORMAT: &str = "msma";
-const VERSION: u32 = 1;
+impl TryFrom<MsmaParts> for Msma {
+    type Error = MsmaError;
+
+    fn try_from(p: MsmaParts) -> Result<Self, MsmaError> {
+        if p.scaler.mean().len() != p.gmm.n_features() {
+            return Err(MsmaError::Shape {
+                what: "MSMA scaler and mixture",
+                expected: format!("{} features in both", p.gmm.n_features()),
+                got: format!("{} in the scaler", p.scaler.mean().len()),
+            });
+        }
+        Ok(Self {
+            scaler: p.scaler,
+            gmm: p.gmm,
+            selection: p.selection,
+        })
+    }
+}
 
 impl Fit<Matrix> for MsmaParams {
     type Detector = Msma;
@@ -158,7 +200,27 @@ impl Msma {
     /// [`MsmaError::Shape`] for the wrong number of levels, [`MsmaError::NonFinite`] for NaN
     /// or infinite norms.
     pub fn log_likelihood(&self, records: &Matrix) -> Result<Vec<f64>, MsmaError> {
-        self.gmm.score_samples(&self.scaler.transform(records)?)
+        let ll = self.gmm.score_samples(&self.scaler.transform(records)?)?;
+        // A finite embedding always has a finite likelihood under a valid mixture, but one
+        // so far out that it underflows must not become an infinite score.
+        if let Some(row) = ll.iter().position(|v| !v.is_finite()) {
+            return Err(MsmaError::NonFinite {
+                what: "log-likelihood (the record is too far from every component)",
+                row,
+                column: 0,
+                value: ll[row],
+            });
+        }
+        Ok(ll)
+    }
+
+    /// The embeddings as the mixture sees them: standardised with the inliers' mean and
+    /// standard deviation per level (what explanations weigh levels by).
+    ///
+    /// # Errors
+    /// As [`Msma::log_likelihood`].
+    pub fn standardize(&self, records: &Matrix) -> Result<Matrix, MsmaError> {
+        self.scaler.transform(records)
     }
 
     /// The scaler.
@@ -174,65 +236,6 @@ impl Msma {
     /// The component selection, when one was run.
     pub fn selection(&self) -> Option<&Selection> {
         self.selection.as_ref()
-    }
-
-    /// Save as versioned JSON, atomically (a temporary file, then a rename), so a crash never
-    /// leaves a half-written model behind.
-    ///
-    /// # Errors
-    /// [`MsmaError::Io`] naming the file.
-    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), MsmaError> {
-        let saved = Saved {
-            format: FORMAT.into(),
-            version: VERSION,
-            model: self.clone(),
-        };
-        let bytes = serde_json::to_vec(&saved).map_err(|e| MsmaError::Format {
-            path: path.as_ref().display().to_string(),
-            reason: e.to_string(),
-        })?;
-        crate::io::write_atomic(path.as_ref(), &bytes)
-    }
-
-    /// Load a model written by [`Msma::save`].
-    ///
-    /// # Errors
-    /// [`MsmaError::Io`] when the file cannot be read, [`MsmaError::Format`] when it is not
-    /// a saved MSMA model or comes from a newer format version.
-    pub fn load(path: impl AsRef<Path>) -> Result<Self, MsmaError> {
-        let path = path.as_ref();
-        let shown = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| MsmaError::Io {
-            path: shown.clone(),
-            source,
-        })?;
-        let value: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| MsmaError::Format {
-                path: shown.clone(),
-                reason: e.to_string(),
-            })?;
-        if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
-            return Err(MsmaError::Format {
-                path: shown,
-                reason: "no \"format\": \"msma\" field".into(),
-            });
-        }
-        match value.get("version").and_then(serde_json::Value::as_u64) {
-            Some(v) if v <= u64::from(VERSION) => {}
-            other => {
-                return Err(MsmaError::Format {
-                    path: shown,
-                    reason: format!(
-                    "format version {other:?} is not supported (this build reads up to {VERSION})"
-                ),
-                })
-            }
-        }
-        let saved: Saved = serde_json::from_value(value).map_err(|e| MsmaError::Format {
-            path: shown,
-            reason: e.to_string(),
-        })?;
-        Ok(saved.model)
     }
 }
 

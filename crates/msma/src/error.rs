@@ -66,20 +66,4 @@ pub enum MsmaError {
         /// Number of labels.
         total: usize,
     },
-    /// Reading or writing a saved model failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: String,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// A saved model that cannot be decoded.
-    #[error("{path}: not a valid saved model: {reason}")]
-    Format {
-        /// The file.
-        path: String,
-        /// Why.
-        reason: String,
-    },
 }

@@ -1,7 +1,7 @@
 //! Multiscale Score Matching Analysis (MSMA): from per-level score norms to anomaly scores.
 //!
 //! A score network trained at L noise levels gives every record an L-dimensional embedding:
-//! the norms of its score vectors ([`ScoreNorms`]). Inliers concentrate in that space; MSMA
+//! the norms of its score vectors. Inliers concentrate in that space; MSMA
 //! fits a density on the inliers' embeddings — a [`StandardScaler`] then a full-covariance
 //! [`GaussianMixture`] whose number of components is chosen by [`select_components`] — and
 //! scores a record by minus its log-likelihood ([`Msma`]).
@@ -33,10 +33,8 @@
 mod detector;
 mod error;
 pub mod gmm;
-mod io;
 mod matrix;
 pub mod metrics;
-mod norms;
 mod scaler;
 pub mod segmentation;
 pub mod select;
@@ -44,10 +42,8 @@ pub mod select;
 pub use detector::{Detector, Fit, Msma, MsmaParams};
 pub use error::MsmaError;
 pub use gmm::{FitReport, GaussianMixture, GmmParams};
-pub use io::write_atomic;
 pub use matrix::Matrix;
 pub use metrics::{average_precision, precision_recall_curve, roc_auc, roc_curve};
-pub use norms::{NormKind, ScoreNorms};
 pub use scaler::StandardScaler;
 pub use select::{
     select_components, CandidateScore, Selection, SelectionCriterion, SelectionParams,

@@ -16,9 +16,30 @@ use crate::{Matrix, MsmaError};
 /// # Ok::<(), msma::MsmaError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "ScalerParts")]
 pub struct StandardScaler {
     mean: Vec<f64>,
     scale: Vec<f64>,
+}
+
+/// The serialised fields of a [`StandardScaler`], before they are checked.
+#[derive(Deserialize)]
+struct ScalerParts {
+    mean: Vec<f64>,
+    scale: Vec<f64>,
+}
+
+impl TryFrom<ScalerParts> for StandardScaler {
+    type Error = MsmaError;
+
+    fn try_from(p: ScalerParts) -> Result<Self, MsmaError> {
+        let scaler = Self {
+            mean: p.mean,
+            scale: p.scale,
+        };
+        scaler.validate()?;
+        Ok(scaler)
+    }
 }
 
 impl StandardScaler {
@@ -64,6 +85,39 @@ impl StandardScaler {
             })
             .collect();
         Ok(Self { mean, scale })
+    }
+
+    /// Check a scaler (one deserialised from a file, say): as many means as scales, every
+    /// mean finite, every scale finite and positive.
+    ///
+    /// # Errors
+    /// [`MsmaError::Shape`] or [`MsmaError::InvalidParameter`].
+    pub fn validate(&self) -> Result<(), MsmaError> {
+        if self.mean.len() != self.scale.len() || self.mean.is_empty() {
+            return Err(MsmaError::Shape {
+                what: "scaler",
+                expected: format!(
+                    "as many scales as means ({}), at least one",
+                    self.mean.len()
+                ),
+                got: self.scale.len().to_string(),
+            });
+        }
+        if let Some(m) = self.mean.iter().find(|m| !m.is_finite()) {
+            return Err(MsmaError::InvalidParameter {
+                name: "scaler mean",
+                value: m.to_string(),
+                reason: "must be finite",
+            });
+        }
+        if let Some(s) = self.scale.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
+            return Err(MsmaError::InvalidParameter {
+                name: "scaler scale",
+                value: s.to_string(),
+                reason: "must be finite and > 0",
+            });
+        }
+        Ok(())
     }
 
     /// Column means.

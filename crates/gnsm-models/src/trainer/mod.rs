@@ -5,7 +5,6 @@
 mod adamw;
 mod config;
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -26,7 +25,8 @@ use crate::model::WeightsHeader;
 use crate::{ModelError, ScoreModel, TabResNetConfig};
 
 const CHECKPOINT_FORMAT: &str = "gnsm-checkpoint";
-const CHECKPOINT_VERSION: u32 = 1;
+/// Version 2: the checksummed envelope.
+const CHECKPOINT_VERSION: u32 = 2;
 
 /// Something that happened during training, for library users' hooks.
 #[derive(Debug, Clone, PartialEq)]
@@ -109,8 +109,6 @@ struct Progress {
 /// The checkpoint header: format, model and trainer settings, and the progress.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct TrainState {
-    format: String,
-    version: u32,
     model: WeightsHeader,
     config: TrainerConfig,
     adam_steps: usize,
@@ -684,8 +682,6 @@ impl Trainer {
         let order = Tensor::from_slice(&self.order, self.order.len(), &Device::Cpu)?;
         tensors.push(("sampler/order".into(), order));
         let state = TrainState {
-            format: CHECKPOINT_FORMAT.into(),
-            version: CHECKPOINT_VERSION,
             model: self.model.header(),
             config: self.config.clone(),
             adam_steps: self.optimizer.steps_taken(),
@@ -694,12 +690,13 @@ impl Trainer {
                 ..self.progress.clone()
             },
         };
-        let mut metadata = HashMap::new();
-        metadata.insert(
-            "gnsm-checkpoint".to_string(),
-            serde_json::to_string(&state).expect("state serialises"),
-        );
-        crate::io::save_tensors(path, &tensors, metadata)?;
+        crate::io::save_envelope(
+            path,
+            CHECKPOINT_FORMAT,
+            CHECKPOINT_VERSION,
+            &state,
+            &tensors,
+        )?;
         self.best.save(Self::best_path(path))
     }
 
@@ -711,17 +708,13 @@ impl Trainer {
     /// format, or incomplete; [`ModelError::Io`].
     pub fn resume(path: &Path, device: &Device) -> Result<Self, ModelError> {
         let shown = path.display().to_string();
-        let (tensors, metadata) = crate::io::load_tensors(path, device)?;
-        let state: TrainState = crate::io::header(path, &metadata, "gnsm-checkpoint")?;
-        if state.format != CHECKPOINT_FORMAT || state.version > CHECKPOINT_VERSION {
-            return Err(ModelError::Checkpoint {
-                path: shown,
-                reason: format!(
-                    "checkpoint format {:?} version {} is not supported",
-                    state.format, state.version
-                ),
-            });
-        }
+        let file = crate::io::load_envelope::<TrainState>(
+            path,
+            CHECKPOINT_FORMAT,
+            CHECKPOINT_VERSION,
+            device,
+        )?;
+        let (state, tensors) = (file.header, file.tensors);
         let model =
             ScoreModel::from_tensors(state.model.clone(), &tensors, "param/", path, device)?;
         let mut trainer = Self::with_model(model, state.config.clone())?;

@@ -31,8 +31,11 @@ pub struct FitReport {
     pub regularised: usize,
 }
 
-/// A fitted full-covariance Gaussian mixture.
+/// A fitted full-covariance Gaussian mixture. Deserialising one checks it
+/// ([`GaussianMixture::validate`]), so a damaged or edited file is an error, not NaN scores
+/// or a panic.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "MixtureParts")]
 pub struct GaussianMixture {
     n_features: usize,
     weights: Vec<f64>,
@@ -45,6 +48,37 @@ pub struct GaussianMixture {
     /// ln det of each precision factor.
     log_det: Vec<f64>,
     report: FitReport,
+}
+
+/// The serialised fields of a [`GaussianMixture`], before they are checked.
+#[derive(Deserialize)]
+struct MixtureParts {
+    n_features: usize,
+    weights: Vec<f64>,
+    means: Vec<f64>,
+    covariances: Vec<f64>,
+    precisions_chol: Vec<f64>,
+    log_det: Vec<f64>,
+    #[serde(default)]
+    report: FitReport,
+}
+
+impl TryFrom<MixtureParts> for GaussianMixture {
+    type Error = MsmaError;
+
+    fn try_from(p: MixtureParts) -> Result<Self, MsmaError> {
+        let gmm = Self {
+            n_features: p.n_features,
+            weights: p.weights,
+            means: p.means,
+            covariances: p.covariances,
+            precisions_chol: p.precisions_chol,
+            log_det: p.log_det,
+            report: p.report,
+        };
+        gmm.validate()?;
+        Ok(gmm)
+    }
 }
 
 /// Per-row results of an E-step.
@@ -181,7 +215,7 @@ impl GaussianMixture {
     }
 
     fn check_fit_input(params: &GmmParams, x: &Matrix) -> Result<(), MsmaError> {
-        params.check()?;
+        params.validate()?;
         if x.rows() < params.n_components.max(2) {
             return Err(MsmaError::TooFewRows {
                 what: "GaussianMixture::fit (rows >= components)",
@@ -233,6 +267,76 @@ impl GaussianMixture {
             }
         }
         self.report.lower_bound = lower_bound;
+        Ok(())
+    }
+
+    /// Check the parameters: consistent sizes, finite values, weights that are non-negative
+    /// and sum to 1, and log-determinants that match the precision factors' diagonals.
+    ///
+    /// # Errors
+    /// [`MsmaError::Shape`] or [`MsmaError::InvalidParameter`] naming what is wrong.
+    pub fn validate(&self) -> Result<(), MsmaError> {
+        let (k, d) = (self.weights.len(), self.n_features);
+        let sizes = [
+            ("means", self.means.len(), k * d),
+            ("covariances", self.covariances.len(), k * d * d),
+            ("precision factors", self.precisions_chol.len(), k * d * d),
+            ("log-determinants", self.log_det.len(), k),
+        ];
+        if k == 0 || d == 0 {
+            return Err(MsmaError::Shape {
+                what: "mixture",
+                expected: "at least one component and one feature".into(),
+                got: format!("{k} components, {d} features"),
+            });
+        }
+        for (what, got, expected) in sizes {
+            if got != expected {
+                return Err(MsmaError::Shape {
+                    what: "mixture parameters",
+                    expected: format!(
+                        "{expected} {what} values for {k} components of {d} features"
+                    ),
+                    got: got.to_string(),
+                });
+            }
+        }
+        let invalid = |name, value: String, reason| MsmaError::InvalidParameter {
+            name,
+            value,
+            reason,
+        };
+        let total: f64 = self.weights.iter().sum();
+        if self.weights.iter().any(|w| !(w.is_finite() && *w >= 0.0)) || (total - 1.0).abs() > 1e-6
+        {
+            return Err(invalid(
+                "weights",
+                format!("{:?}", self.weights),
+                "must be non-negative and sum to 1",
+            ));
+        }
+        for (name, values) in [
+            ("means", &self.means),
+            ("covariances", &self.covariances),
+            ("precision factors", &self.precisions_chol),
+        ] {
+            if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+                return Err(invalid(name, v.to_string(), "must be finite"));
+            }
+        }
+        for (c, &log_det) in self.log_det.iter().enumerate() {
+            let p = &self.precisions_chol[c * d * d..(c + 1) * d * d];
+            let from_diagonal: f64 = (0..d).map(|i| p[i * d + i].ln()).sum();
+            if !(from_diagonal.is_finite()
+                && (from_diagonal - log_det).abs() <= 1e-9 * (1.0 + log_det.abs()))
+            {
+                return Err(invalid(
+                    "log-determinants",
+                    format!("{log_det} for component {c}"),
+                    "must match the precision factor (a positive diagonal)",
+                ));
+            }
+        }
         Ok(())
     }
 

@@ -90,7 +90,7 @@ impl GmmParams {
     ///
     /// # Errors
     /// [`MsmaError::InvalidParameter`] naming the first bad setting.
-    pub fn check(&self) -> Result<(), MsmaError> {
+    pub fn validate(&self) -> Result<(), MsmaError> {
         let bad = |name, value: String, reason| {
             Err(MsmaError::InvalidParameter {
                 name,

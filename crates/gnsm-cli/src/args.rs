@@ -1,0 +1,165 @@
+//! Options shared by the commands, and turning them into a checked configuration before any
+//! data is read.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use gnsm::data::{CsvOptions, SchemaOptions};
+use gnsm::{GnsmConfig, TrainOverrides};
+
+/// How the file's columns are read.
+#[derive(Args, Clone, Debug)]
+pub struct DataArgs {
+    /// Label column (1 / the anomaly value marks anomalies).
+    #[arg(long)]
+    pub label: Option<String>,
+    /// The label value that marks an anomaly (inferred for 0/1 labels).
+    #[arg(long)]
+    pub anomaly_value: Option<String>,
+    /// Columns to treat as continuous, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub continuous: Vec<String>,
+    /// Columns to ignore, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub ignore: Vec<String>,
+    /// Columns to keep as categorical although nearly every value is distinct (an
+    /// identifier-like column is refused otherwise), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub categorical: Vec<String>,
+    /// Field delimiter (one ASCII character).
+    #[arg(long, default_value = ",")]
+    pub delimiter: char,
+}
+
+impl DataArgs {
+    /// The reader's options.
+    pub fn csv(&self) -> Result<CsvOptions> {
+        csv_options(self.delimiter)
+    }
+
+    /// These options on top of a configuration's schema options (a flag given replaces the
+    /// configuration's value; one left out keeps it).
+    pub fn schema(&self, base: SchemaOptions) -> SchemaOptions {
+        let or = |flag: &Vec<String>, base: Vec<String>| {
+            if flag.is_empty() {
+                base
+            } else {
+                flag.clone()
+            }
+        };
+        SchemaOptions {
+            continuous: or(&self.continuous, base.continuous),
+            ignored: or(&self.ignore, base.ignored),
+            categorical: or(&self.categorical, base.categorical),
+            label: self.label.clone().or(base.label),
+            anomaly_value: self.anomaly_value.clone().or(base.anomaly_value),
+            ..base
+        }
+    }
+}
+
+/// The reader's options for a delimiter given on the command line.
+pub fn csv_options(delimiter: char) -> Result<CsvOptions> {
+    if !delimiter.is_ascii() {
+        bail!("--delimiter must be a single ASCII character, got {delimiter:?}");
+    }
+    Ok(CsvOptions {
+        delimiter: delimiter as u8,
+        ..CsvOptions::default()
+    })
+}
+
+/// A named starting configuration.
+#[derive(Clone, Copy, Debug, Default, ValueEnum)]
+pub enum Preset {
+    /// The library default (`GnsmConfig::default`).
+    #[default]
+    Default,
+    /// The reference pipeline as the Table 2 reproduction runs it (`GnsmConfig::paper`).
+    Paper,
+}
+
+/// What the network is and how long it trains.
+#[derive(Args, Clone, Debug)]
+pub struct TrainArgs {
+    /// The configuration to start from (a --config file replaces it).
+    #[arg(long, value_enum, default_value_t = Preset::Default)]
+    pub preset: Preset,
+    /// Training steps (at least 1).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Wall-clock training budget in minutes (per fit).
+    #[arg(long)]
+    pub max_minutes: Option<f64>,
+    /// Network width.
+    #[arg(long)]
+    pub width: Option<usize>,
+    /// Residual blocks.
+    #[arg(long)]
+    pub depth: Option<usize>,
+    /// Rows per training step.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Learning rate.
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Score clean rows as they are, without the reference's one denoising step.
+    #[arg(long)]
+    pub no_denoise: bool,
+    /// Mixture sizes the density stage chooses among, comma-separated (default 3,5,7,9);
+    /// one value fixes the size.
+    #[arg(long, value_delimiter = ',')]
+    pub components: Vec<usize>,
+    /// A configuration as JSON (GnsmConfig; keys left out take the defaults); flags
+    /// override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// No progress bars, only results.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl TrainArgs {
+    /// The files these options read.
+    pub fn inputs(&self) -> Vec<PathBuf> {
+        self.config.iter().cloned().collect()
+    }
+
+    /// The overrides on top of the configuration file (or the defaults).
+    fn overrides(&self) -> TrainOverrides {
+        TrainOverrides {
+            steps: self.steps,
+            max_minutes: self.max_minutes,
+            width: self.width,
+            depth: self.depth,
+            batch_size: self.batch_size,
+            lr: self.lr,
+            denoise: self.no_denoise.then_some(false),
+            components: self.components.clone(),
+            ..TrainOverrides::default()
+        }
+    }
+}
+
+/// The configuration the options describe, checked (every range, every key of a config
+/// file) before any data is read.
+pub fn build_config(data: &DataArgs, train: &TrainArgs, seed: u64) -> Result<GnsmConfig> {
+    let base = match &train.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("{}: cannot read the configuration", path.display()))?;
+            GnsmConfig::from_json(&text).with_context(|| format!("{}", path.display()))?
+        }
+        None => match train.preset {
+            Preset::Default => GnsmConfig::default(),
+            Preset::Paper => GnsmConfig::paper(),
+        },
+    };
+    let mut config = train.overrides().apply(base);
+    config.schema = data.schema(config.schema);
+    config.trainer.progress = !train.quiet;
+    let config = config.with_seed(seed);
+    config.validate().context("invalid options")?;
+    Ok(config)
+}

@@ -1,0 +1,53 @@
+//! `gnsm fit`: train a detector on a file and save it.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use candle_core::Device;
+use clap::Args;
+use gnsm::Gnsm;
+
+use crate::args::{build_config, DataArgs, TrainArgs};
+use crate::io::{read_table, Destination, STDIO};
+
+/// `gnsm fit` options.
+#[derive(Args, Debug)]
+pub struct FitArgs {
+    /// CSV or CSV.gz file with a header row (`-` for standard input).
+    pub data: PathBuf,
+    /// Where to write the model (a file: models are binary).
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub data_args: DataArgs,
+    #[command(flatten)]
+    pub train: TrainArgs,
+    /// Seed of the split, the weights and the noise.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// Run `gnsm fit`.
+pub fn run(args: FitArgs) -> Result<()> {
+    if args.out.as_os_str() == STDIO {
+        bail!("--out -: a model is a binary file; name a file to write it to");
+    }
+    let mut inputs = vec![args.data.clone()];
+    inputs.extend(args.train.inputs());
+    let out = Destination::check(&args.out, &inputs, "model")?;
+    let config = build_config(&args.data_args, &args.train, args.seed)?;
+    let table = read_table(&args.data, &args.data_args.csv()?)?;
+    let (detector, summary) = Gnsm::fit(&config, &table, &Device::Cpu)?;
+    detector.save(&args.out)?;
+    println!(
+        "fitted on {} rows ({} validation) of {}: {} steps in {:.1} s, best validation loss {:.5}, {} MSMA components; model written to {out}",
+        summary.train_rows,
+        summary.val_rows,
+        args.data.display(),
+        summary.training.steps,
+        summary.seconds,
+        summary.training.best_val_loss,
+        detector.msma().gmm().n_components(),
+    );
+    Ok(())
+}

@@ -1,0 +1,285 @@
+//! `gnsm score`: score every row of a file with a saved detector, streaming the results.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io::{BufRead, BufReader, Seek, Write};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use candle_core::Device;
+use clap::{Args, ValueEnum};
+use gnsm::{Contribution, Explanation, Gnsm};
+
+use crate::args::csv_options;
+use crate::io::{read_table, spreadsheet_safe, terminal_safe, Destination};
+
+/// Output format of the scores.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Format {
+    /// CSV: `row,line,score,rank`, then `column_i,value_i,expected_i,share_i,unseen_i` for
+    /// each listed contributor.
+    Csv,
+    /// One JSON array of row objects (written as it goes, never held in memory).
+    Json,
+    /// JSON Lines: one row object per line.
+    Jsonl,
+}
+
+/// `gnsm score` options.
+#[derive(Args, Debug)]
+pub struct ScoreArgs {
+    /// A model written by `gnsm fit`.
+    pub model: PathBuf,
+    /// CSV or CSV.gz file to score (`-` for standard input).
+    pub data: PathBuf,
+    /// Where to write the scores (`-` for standard output; the summary then goes to
+    /// standard error).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Csv)]
+    pub format: Format,
+    /// How many of the most anomalous rows to summarise.
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
+    /// Contributing columns listed per row.
+    #[arg(long, default_value_t = 3)]
+    pub columns: usize,
+    /// Field delimiter of the input.
+    #[arg(long, default_value = ",")]
+    pub delimiter: char,
+    /// No summary, no progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Rows explained per pass (bounds memory).
+const CHUNK: usize = 2048;
+
+/// A CSV field: control characters escaped (no raw CR, LF, ESC or BEL in the file), quoted
+/// when it must be, neutralised when a spreadsheet would run it.
+fn csv_field(text: &str) -> String {
+    let safe = spreadsheet_safe(&terminal_safe(text));
+    if safe.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", safe.replace('"', "\"\""))
+    } else {
+        safe
+    }
+}
+
+/// One row's line of the output, without its rank (which needs every score): CSV fields
+/// after `row,line,score`, or a JSON object without `rank`.
+fn row_record(format: Format, e: &Explanation, columns: usize) -> String {
+    let top = &e.contributions[..columns.min(e.contributions.len())];
+    match format {
+        Format::Csv => {
+            let mut line = format!("{},{},{}", e.row + 1, e.line, e.score);
+            for i in 0..columns {
+                match top.get(i) {
+                    Some(c) => line.push_str(&format!(
+                        ",{},{},{},{},{}",
+                        csv_field(&c.feature),
+                        csv_field(&c.value),
+                        csv_field(&c.expected),
+                        c.share,
+                        c.unseen
+                    )),
+                    None => line.push_str(",,,,,"),
+                }
+            }
+            line
+        }
+        Format::Json | Format::Jsonl => serde_json::json!({
+            "row": e.row + 1, "line": e.line, "score": e.score, "contributions": top,
+        })
+        .to_string(),
+    }
+}
+
+/// The CSV header for `columns` contributors.
+fn csv_header(columns: usize) -> String {
+    let mut header = String::from("row,line,score,rank");
+    for i in 1..=columns {
+        header.push_str(&format!(
+            ",column_{i},value_{i},expected_{i},share_{i},unseen_{i}"
+        ));
+    }
+    header
+}
+
+/// A short human description of the top contributors.
+pub fn describe(contributions: &[Contribution], columns: usize) -> String {
+    contributions
+        .iter()
+        .take(columns)
+        .map(|c| {
+            let (feature, value, expected) = (
+                terminal_safe(&c.feature),
+                terminal_safe(&c.value),
+                terminal_safe(&c.expected),
+            );
+            let share = 100.0 * c.share;
+            if c.unseen {
+                format!("{feature}={value} (never seen; expected {expected}, {share:.0}%)")
+            } else if c.value == c.expected {
+                format!("{feature}={value} ({share:.0}%)")
+            } else {
+                format!("{feature}={value} (expected {expected}, {share:.0}%)")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// A score ordered for the heap of the most anomalous rows.
+#[derive(PartialEq)]
+struct Ranked(f64, usize, String);
+
+impl Eq for Ranked {}
+
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0).then(other.1.cmp(&self.1))
+    }
+}
+
+/// Run `gnsm score`.
+pub fn run(args: ScoreArgs) -> Result<()> {
+    let inputs = [args.model.clone(), args.data.clone()];
+    let out = Destination::check(&args.out, &inputs, "scores")?;
+    let options = csv_options(args.delimiter)?;
+    if !args.model.exists() {
+        bail!("{}: no such model file", args.model.display());
+    }
+    let detector = Gnsm::load(&args.model, &Device::Cpu)?;
+    let table = read_table(&args.data, &options)?;
+    let quiet = args.quiet;
+    let bar = if quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(table.rows() as u64)
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "scoring {bar:30} {pos}/{len} rows {per_sec} eta {eta}",
+        )
+        .expect("valid template"),
+    );
+    // Rows go to a spill file as they are scored (ranks need every score, and memory must
+    // not grow with the file); only the scores and the top rows stay in memory.
+    let mut spill = BufWriterFile::new()?;
+    let mut scores = Vec::with_capacity(table.rows());
+    let mut top: BinaryHeap<Reverse<Ranked>> = BinaryHeap::new();
+    let rows: Vec<usize> = (0..table.rows()).collect();
+    for chunk in rows.chunks(CHUNK) {
+        for e in detector.explain(&table, chunk)? {
+            writeln!(spill.file, "{}", row_record(args.format, &e, args.columns))?;
+            scores.push(e.score);
+            if args.top > 0 {
+                top.push(Reverse(Ranked(
+                    e.score,
+                    e.row,
+                    format!(
+                        "line {:>7}  score {:>10.3}  {}",
+                        e.line,
+                        e.score,
+                        describe(&e.contributions, args.columns)
+                    ),
+                )));
+                if top.len() > args.top {
+                    top.pop();
+                }
+            }
+        }
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+    let mut rank = vec![0usize; scores.len()];
+    for (r, &i) in order.iter().enumerate() {
+        rank[i] = r + 1;
+    }
+    let mut sink = out.open()?;
+    let spilled = spill.reopen()?;
+    match args.format {
+        Format::Csv => writeln!(sink, "{}", csv_header(args.columns))?,
+        Format::Json => writeln!(sink, "[")?,
+        Format::Jsonl => {}
+    }
+    for (i, line) in spilled.lines().enumerate() {
+        let line = line?;
+        match args.format {
+            Format::Csv => {
+                // `row,line,score` are plain numbers: the rank goes after the third comma.
+                let mut commas = line.match_indices(',').map(|(p, _)| p);
+                let cut = commas.nth(2).unwrap_or(line.len());
+                writeln!(sink, "{},{}{}", &line[..cut], rank[i], &line[cut..])?;
+            }
+            Format::Json | Format::Jsonl => {
+                let sep = if matches!(args.format, Format::Json) && i + 1 < scores.len() {
+                    ","
+                } else {
+                    ""
+                };
+                let indent = if matches!(args.format, Format::Json) {
+                    "  "
+                } else {
+                    ""
+                };
+                writeln!(sink, "{indent}{{\"rank\":{},{}{sep}", rank[i], &line[1..])?;
+            }
+        }
+    }
+    if matches!(args.format, Format::Json) {
+        writeln!(sink, "]")?;
+    }
+    sink.finish()?;
+    if !quiet {
+        // With the scores on standard output, the summary must not mix into them.
+        let mut say: Box<dyn Write> = if out.is_stdout() {
+            Box::new(std::io::stderr())
+        } else {
+            Box::new(std::io::stdout())
+        };
+        writeln!(
+            say,
+            "scored {} rows of {}; scores written to {out}",
+            scores.len(),
+            args.data.display()
+        )?;
+        if !top.is_empty() {
+            writeln!(say, "most anomalous:")?;
+            for Reverse(Ranked(_, _, text)) in top.into_sorted_vec() {
+                writeln!(say, "  {text}")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An anonymous temporary file (removed by the system when closed).
+struct BufWriterFile {
+    file: std::io::BufWriter<std::fs::File>,
+}
+
+impl BufWriterFile {
+    fn new() -> Result<Self> {
+        let file = tempfile::tempfile().context("cannot create a temporary file for the scores")?;
+        Ok(Self {
+            file: std::io::BufWriter::new(file),
+        })
+    }
+
+    fn reopen(self) -> Result<BufReader<std::fs::File>> {
+        let mut file = self.file.into_inner().map_err(|e| e.into_error())?;
+        file.rewind()?;
+        Ok(BufReader::new(file))
+    }
+}

@@ -1,0 +1,200 @@
+//! A fitted [`Gnsm`] as one file: the network's weights as safetensors tensors and the rest
+//! (configuration, schema, density stage, training summary) as a JSON header, in the
+//! checksummed envelope of gnsm-models ([`gnsm_models::save_envelope`]).
+//!
+//! Format versions: 2 (this build) carries a SHA-256 checksum over the header and every
+//! weight, verified before anything is used. Version 1 files (no checksum) still load; their
+//! configuration predates the denoising switch when it lacks the key, and then scores without
+//! it, as it did.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use gnsm_data::{ColumnKind, Schema};
+use gnsm_models::{ScoreModel, TrainSummary, WeightsHeader};
+use msma::Msma;
+use serde::{Deserialize, Serialize};
+
+use crate::scorer::Scorer;
+use crate::{Gnsm, GnsmConfig, GnsmError};
+
+const FORMAT: &str = "gnsm-model";
+const VERSION: u32 = 2;
+/// Prefix of the network's tensors in the file.
+const MODEL_PREFIX: &str = "model/";
+
+/// The JSON header of a model file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Header {
+    config: GnsmConfig,
+    schema: Schema,
+    msma: Msma,
+    model: WeightsHeader,
+    /// How the network was trained (absent in the oldest files).
+    #[serde(default)]
+    training: Option<TrainSummary>,
+}
+
+fn bad(path: &Path, reason: impl Into<String>) -> GnsmError {
+    GnsmError::Artifact {
+        path: path.display().to_string(),
+        reason: reason.into(),
+    }
+}
+
+impl Gnsm {
+    /// Save as one checksummed safetensors file (weights as tensors; schema, MSMA,
+    /// configuration and training summary as a JSON header), atomically: a crash leaves the
+    /// old file or the new one, and a replaced file keeps its permissions.
+    ///
+    /// # Errors
+    /// [`GnsmError::Model`] wrapping the I/O error, naming the file.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), GnsmError> {
+        let header = Header {
+            config: self.config.clone(),
+            schema: self.schema.clone(),
+            msma: self.msma.clone(),
+            model: self.scorer.model().header(),
+            training: self.training.clone(),
+        };
+        let tensors: Vec<(String, Tensor)> = self
+            .scorer
+            .model()
+            .tensors()
+            .into_iter()
+            .map(|(k, t)| (format!("{MODEL_PREFIX}{k}"), t))
+            .collect();
+        Ok(gnsm_models::save_envelope(
+            path.as_ref(),
+            FORMAT,
+            VERSION,
+            &header,
+            &tensors,
+        )?)
+    }
+
+    /// Load a detector written by [`Gnsm::save`], checking it before use: the checksum (a
+    /// changed bit anywhere is refused), the format version, and that the schema, network
+    /// and density stage fit together with finite, valid parameters.
+    ///
+    /// # Errors
+    /// [`GnsmError::Io`] when unreadable, [`GnsmError::Artifact`] (or the model error) for a
+    /// corrupt, edited or foreign file, or one from a newer format version.
+    pub fn load(path: impl AsRef<Path>, device: &Device) -> Result<Self, GnsmError> {
+        let path = path.as_ref();
+        let (header, tensors) =
+            match gnsm_models::load_envelope::<Header>(path, FORMAT, VERSION, device) {
+                Ok(file) => (file.header, file.tensors),
+                Err(gnsm_models::ModelError::Io { path, source }) => {
+                    return Err(GnsmError::Io { path, source })
+                }
+                Err(e) => match load_version_1(path, device)? {
+                    Some(old) => old,
+                    None => {
+                        return Err(match e {
+                            gnsm_models::ModelError::Checkpoint { path, reason } => {
+                                GnsmError::Artifact {
+                                    path,
+                                    reason: format!("cannot be used as a GNSM model: {reason}"),
+                                }
+                            }
+                            other => other.into(),
+                        })
+                    }
+                },
+            };
+        let model = ScoreModel::from_tensors(header.model, &tensors, MODEL_PREFIX, path, device)?;
+        check(path, &header.config, &header.schema, &header.msma, &model)?;
+        Ok(Self {
+            scorer: Scorer::new(
+                model,
+                header.config.trainer.noise.build()?,
+                header.config.score_batch,
+            )?,
+            config: header.config,
+            schema: header.schema,
+            msma: header.msma,
+            training: header.training,
+        })
+    }
+}
+
+/// A model file's header and tensors.
+type Loaded = (Header, HashMap<String, Tensor>);
+
+/// A version 1 file (plain safetensors, the header under the `gnsm` metadata key, no
+/// checksum), or `None` when the file is not one.
+fn load_version_1(path: &Path, device: &Device) -> Result<Option<Loaded>, GnsmError> {
+    let bytes = std::fs::read(path).map_err(|source| GnsmError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let Ok((_, meta)) = safetensors::SafeTensors::read_metadata(&bytes) else {
+        return Ok(None);
+    };
+    let Some(json) = meta.metadata().as_ref().and_then(|m| m.get("gnsm")) else {
+        return Ok(None);
+    };
+    let mut value: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| bad(path, format!("bad header: {e}")))?;
+    if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT)
+        || value.get("version").and_then(serde_json::Value::as_u64) != Some(1)
+    {
+        return Ok(None);
+    }
+    // Files from before the denoising switch scored without it.
+    if let Some(config) = value.get_mut("config").and_then(|c| c.as_object_mut()) {
+        config
+            .entry("denoise")
+            .or_insert(serde_json::Value::Bool(false));
+    }
+    let header: Header =
+        serde_json::from_value(value).map_err(|e| bad(path, format!("bad header: {e}")))?;
+    let tensors = candle_core::safetensors::load_buffer(&bytes, device)?;
+    Ok(Some((header, tensors)))
+}
+
+/// The parts of a loaded detector must fit together and hold usable values.
+fn check(
+    path: &Path,
+    config: &GnsmConfig,
+    schema: &Schema,
+    msma: &Msma,
+    model: &ScoreModel,
+) -> Result<(), GnsmError> {
+    config
+        .validate()
+        .map_err(|e| bad(path, format!("bad configuration: {e}")))?;
+    let layout = schema.layout()?;
+    if &layout != model.layout() {
+        return Err(bad(
+            path,
+            "the schema's layout does not match the network's",
+        ));
+    }
+    for column in &schema.columns {
+        if column.kind == ColumnKind::Continuous
+            && !(column.mean.is_finite() && column.std.is_finite() && column.std > 0.0)
+        {
+            return Err(bad(
+                path,
+                format!(
+                    "continuous column {:?} has unusable statistics (mean {}, std {})",
+                    column.name, column.mean, column.std
+                ),
+            ));
+        }
+    }
+    let levels = config.trainer.noise.levels;
+    if msma.gmm().n_features() != levels {
+        return Err(bad(
+            path,
+            format!(
+                "the density stage expects {} levels, the noise schedule has {levels}",
+                msma.gmm().n_features()
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,303 @@
+//! The GNSM detector end to end: encode with gnsm-data, train with gnsm-models, embed score
+//! norms at every noise level, fit MSMA, score.
+
+use std::time::Instant;
+
+use candle_core::Device;
+use gnsm_data::{rows_with_label, Encoding, Schema, Table};
+use gnsm_models::{ScoreModel, TrainEvent, TrainSummary, Trainer};
+use msma::{Detector, Fit, Matrix, Msma, MsmaParams, Selection};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+
+use crate::scorer::{LevelParts, Scorer};
+use crate::{GnsmConfig, GnsmError};
+
+/// What a fit did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FitSummary {
+    /// Rows trained on.
+    pub train_rows: usize,
+    /// Rows validated on.
+    pub val_rows: usize,
+    /// The training run.
+    pub training: TrainSummary,
+    /// The MSMA component selection.
+    pub selection: Option<Selection>,
+    /// Trainable parameters of the network.
+    pub parameters: usize,
+    /// Wall-clock seconds of the whole fit.
+    pub seconds: f64,
+}
+
+/// A fitted GNSM anomaly detector.
+///
+/// ```no_run
+/// use candle_core::Device;
+/// use gnsm::{Gnsm, GnsmConfig};
+/// use gnsm::data::{CsvOptions, SchemaOptions, Table};
+///
+/// let table = Table::read("data/cmc.csv", &CsvOptions::default())?;
+/// let config = GnsmConfig {
+///     schema: SchemaOptions { label: Some("label".into()), ..Default::default() },
+///     ..Default::default()
+/// };
+/// // Rows labelled anomalous are left out of the fit.
+/// let (detector, _summary) = Gnsm::fit(&config, &table, &Device::Cpu)?;
+/// let scores = detector.score_table(&table, None)?;
+/// detector.save("cmc.gnsm")?;
+/// # Ok::<(), gnsm::GnsmError>(())
+/// ```
+pub struct Gnsm {
+    pub(crate) config: GnsmConfig,
+    pub(crate) schema: Schema,
+    pub(crate) scorer: Scorer,
+    pub(crate) msma: Msma,
+    pub(crate) training: Option<TrainSummary>,
+}
+
+impl std::fmt::Debug for Gnsm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gnsm")
+            .field("model", self.scorer.model())
+            .finish()
+    }
+}
+
+impl Gnsm {
+    /// Fit on a table: infer the schema with `config.schema`, leave out rows labelled
+    /// anomalous, split the rest into train and validation (`val_fraction`, seeded), fit the
+    /// vocabulary on them, train, and fit MSMA on the score norms of train + validation.
+    ///
+    /// # Errors
+    /// [`GnsmError::Invalid`] for a bad configuration or too few inlier rows, and any data,
+    /// training or MSMA error.
+    pub fn fit(
+        config: &GnsmConfig,
+        table: &Table,
+        device: &Device,
+    ) -> Result<(Self, FitSummary), GnsmError> {
+        config.validate()?;
+        let mut schema = Schema::infer(table, &config.schema)?;
+        let mut rows = rows_with_label(&schema, table, false)?;
+        if rows.is_empty() {
+            return Err(GnsmError::Invalid(format!(
+                "{}: no inlier rows to fit on: every row is labelled anomalous",
+                table.source()
+            )));
+        }
+        if rows.len() < 4 {
+            return Err(GnsmError::Invalid(format!(
+                "{}: {} inlier rows are too few to fit",
+                table.source(),
+                rows.len()
+            )));
+        }
+        rows.shuffle(&mut rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(
+            config.seed,
+        ));
+        let n_val =
+            ((rows.len() as f64 * config.val_fraction).round() as usize).clamp(1, rows.len() - 1);
+        let val = rows.split_off(rows.len() - n_val);
+        let mut all = rows.clone();
+        all.extend(&val);
+        schema.fit(table, &all)?;
+        Self::fit_rows(config, schema, table, &rows, &val, device, &mut |_| {})
+    }
+
+    /// Fit with an already fitted schema on the given training and validation rows of a
+    /// table (the paper protocol's entry point). `on_event` sees the trainer's events.
+    ///
+    /// # Errors
+    /// As [`Gnsm::fit`].
+    pub fn fit_rows(
+        config: &GnsmConfig,
+        schema: Schema,
+        table: &Table,
+        train: &[usize],
+        val: &[usize],
+        device: &Device,
+        on_event: &mut dyn FnMut(&TrainEvent),
+    ) -> Result<(Self, FitSummary), GnsmError> {
+        config.validate()?;
+        let start = Instant::now();
+        check_components(&config.msma, train.len() + val.len())?;
+        let layout = schema.layout()?;
+        let train_x = schema.encode_rows(table, train, Encoding::LogOneHot)?;
+        let val_x = schema.encode_rows(table, val, Encoding::LogOneHot)?;
+        let mut trainer = Trainer::new(
+            config.network.clone(),
+            layout,
+            config.trainer.clone(),
+            device,
+        )?;
+        let training = trainer.fit(&train_x.data, &val_x.data, on_event)?;
+        let model = trainer.best().duplicate()?;
+        let parameters = model.num_parameters();
+        let scorer = Scorer::new(model, config.trainer.noise.build()?, config.score_batch)?;
+        let mut both = train_x.data;
+        both.extend_from_slice(&val_x.data);
+        let norms = scorer.pass(&both, config.denoise, false)?.norms()?;
+        let msma = config.msma.fit(&norms)?;
+        let selection = msma.selection().cloned();
+        let detector = Self {
+            config: config.clone(),
+            schema,
+            scorer,
+            msma,
+            training: Some(training.clone()),
+        };
+        Ok((
+            detector,
+            FitSummary {
+                train_rows: train.len(),
+                val_rows: val.len(),
+                training,
+                selection,
+                parameters,
+                seconds: start.elapsed().as_secs_f64(),
+            },
+        ))
+    }
+
+    /// Fit the density stage again on the given rows of a table (the inliers it should
+    /// describe, usually train + validation), keeping the trained network: to try other MSMA
+    /// settings or switch the denoising step without retraining. The configuration is
+    /// updated, so a saved model scores as refitted. Returns the model selection made.
+    ///
+    /// # Errors
+    /// Encoding errors, or [`GnsmError::Msma`] when the mixture cannot be fitted.
+    pub fn refit_msma(
+        &mut self,
+        params: MsmaParams,
+        denoise: bool,
+        table: &Table,
+        rows: &[usize],
+    ) -> Result<Option<Selection>, GnsmError> {
+        params.validate()?;
+        check_components(&params, rows.len())?;
+        let encoded = self.schema.encode_rows(table, rows, Encoding::LogOneHot)?;
+        let norms = self.scorer.pass(&encoded.data, denoise, false)?.norms()?;
+        let msma = params.fit(&norms)?;
+        let selection = msma.selection().cloned();
+        self.msma = msma;
+        self.config.msma = params;
+        self.config.denoise = denoise;
+        Ok(selection)
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// The score network (best EMA weights).
+    pub fn model(&self) -> &ScoreModel {
+        self.scorer.model()
+    }
+
+    /// The MSMA density model.
+    pub fn msma(&self) -> &Msma {
+        &self.msma
+    }
+
+    /// How the network was trained (`None` for a model file written before this was saved).
+    pub fn training(&self) -> Option<&TrainSummary> {
+        self.training.as_ref()
+    }
+
+    /// The configuration it was fitted with.
+    pub fn config(&self) -> &GnsmConfig {
+        &self.config
+    }
+
+    /// The (N, L) score-norm embedding of encoded rows (row-major, layout width each):
+    /// the L2 norm of the full score vector at every level, as the reference computes it
+    /// (after its denoising step when [`GnsmConfig::denoise`] is on).
+    ///
+    /// # Errors
+    /// A candle error, or [`GnsmError::Invalid`] for data of the wrong width.
+    pub fn score_norms(&self, encoded: &[f32]) -> Result<Matrix, GnsmError> {
+        self.scorer
+            .pass(encoded, self.config.denoise, false)?
+            .norms()
+    }
+
+    /// Anomaly scores (minus the MSMA log-likelihood; higher = more anomalous) of the given
+    /// rows of a table (all rows when `None`), encoded and scored in batches so that memory
+    /// stays bounded however many rows there are. Columns are matched by name; unseen
+    /// categories follow the schema's policy.
+    ///
+    /// # Errors
+    /// Encoding errors (with file, line, column), or model errors.
+    pub fn score_table(
+        &self,
+        table: &Table,
+        rows: Option<&[usize]>,
+    ) -> Result<Vec<f64>, GnsmError> {
+        let all: Vec<usize>;
+        let rows = match rows {
+            Some(r) => r,
+            None => {
+                all = (0..table.rows()).collect();
+                &all
+            }
+        };
+        let mut scores = Vec::with_capacity(rows.len());
+        for chunk in rows.chunks(self.config.score_batch.max(1)) {
+            let (parts, _) = self.pass(table, chunk, false)?;
+            scores.extend(self.scores_of(table, chunk, &parts)?);
+        }
+        Ok(scores)
+    }
+
+    /// Encode `rows` and run the scoring pass over them; the encoded rows come back too.
+    pub(crate) fn pass(
+        &self,
+        table: &Table,
+        rows: &[usize],
+        keep_lowest: bool,
+    ) -> Result<(LevelParts, gnsm_data::Encoded), GnsmError> {
+        let encoded = self.schema.encode_rows(table, rows, Encoding::LogOneHot)?;
+        let parts = self
+            .scorer
+            .pass(&encoded.data, self.config.denoise, keep_lowest)?;
+        Ok((parts, encoded))
+    }
+
+    /// The anomaly scores of a pass over `rows` of `table`: every one finite, or an error
+    /// naming the row's line.
+    pub(crate) fn scores_of(
+        &self,
+        table: &Table,
+        rows: &[usize],
+        parts: &LevelParts,
+    ) -> Result<Vec<f64>, GnsmError> {
+        self.msma.score(&parts.norms()?).map_err(|e| match e {
+            msma::MsmaError::NonFinite { row, .. } if row < rows.len() => {
+                GnsmError::Invalid(format!(
+                    "{}, line {}: the row's score is not finite (the model cannot score it)",
+                    table.source(),
+                    table.line(rows[row])
+                ))
+            }
+            other => other.into(),
+        })
+    }
+}
+
+/// Refuse mixture sizes that cannot be fitted on `rows` rows, before any training.
+fn check_components(params: &MsmaParams, rows: usize) -> Result<(), GnsmError> {
+    let largest = match &params.selection {
+        Some(s) => s.candidates.iter().copied().max().unwrap_or(0),
+        None => params.gmm.n_components,
+    };
+    if largest > rows {
+        return Err(GnsmError::Invalid(format!(
+            "a mixture of {largest} components needs at least {largest} rows to fit; \
+             the density stage has {rows}"
+        )));
+    }
+    Ok(())
+}

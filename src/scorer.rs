@@ -1,0 +1,276 @@
+//! The one per-level scoring pass: a trained network turned into, for every clean row, level
+//! and feature, the squared norm of that feature's score vector. Score norms (MSMA's
+//! embedding), anomaly scores and explanations all come from it, so an explanation's shares
+//! add up to the very norms its score was computed from.
+
+use candle_core::Tensor;
+use gnsm_losses::{GroupSoftmax, GroupStrategy};
+use gnsm_models::ScoreModel;
+use gnsm_noise::{FeatureLayout, NoiseSchedule};
+use msma::Matrix;
+
+use crate::GnsmError;
+
+/// A trained network with what it needs to score clean rows at every noise level.
+pub(crate) struct Scorer {
+    model: ScoreModel,
+    groups: GroupSoftmax,
+    schedule: NoiseSchedule,
+    batch: usize,
+}
+
+/// What one pass computed for a batch of rows.
+#[derive(Debug, Clone)]
+pub(crate) struct LevelParts {
+    rows: usize,
+    levels: usize,
+    features: usize,
+    /// (rows, levels, features), row-major: squared score norm of each feature (a continuous
+    /// column or a categorical group) at each level.
+    parts: Vec<f64>,
+    /// (rows, layout width): the scores at the lowest noise level, when asked for.
+    lowest: Option<Vec<f32>>,
+}
+
+impl LevelParts {
+    /// Number of rows.
+    pub(crate) fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Number of levels.
+    pub(crate) fn levels(&self) -> usize {
+        self.levels
+    }
+
+    /// Number of features (continuous columns, then categorical groups).
+    pub(crate) fn features(&self) -> usize {
+        self.features
+    }
+
+    /// The squared norm of each feature's scores for `row` at `level`.
+    pub(crate) fn at(&self, row: usize, level: usize) -> &[f64] {
+        let start = (row * self.levels + level) * self.features;
+        &self.parts[start..start + self.features]
+    }
+
+    /// The (rows, levels) score-norm embedding: at every level, the L2 norm of the full score
+    /// vector (the square root of the sum of the features' squared norms).
+    pub(crate) fn norms(&self) -> Result<Matrix, GnsmError> {
+        let norms = self
+            .parts
+            .chunks_exact(self.features.max(1))
+            .map(|f| f.iter().sum::<f64>().sqrt())
+            .collect();
+        Ok(Matrix::new(self.rows, self.levels, norms)?)
+    }
+
+    /// The scores of `row` at the lowest noise level (when the pass kept them).
+    pub(crate) fn lowest(&self, row: usize) -> Option<&[f32]> {
+        let width = self.lowest.as_ref()?.len() / self.rows.max(1);
+        self.lowest
+            .as_ref()
+            .map(|s| &s[row * width..(row + 1) * width])
+    }
+}
+
+impl Scorer {
+    /// Wrap a trained model with the schedule it was trained on; `batch` rows go through the
+    /// network at a time.
+    pub(crate) fn new(
+        model: ScoreModel,
+        schedule: NoiseSchedule,
+        batch: usize,
+    ) -> Result<Self, GnsmError> {
+        let groups = GroupSoftmax::new(model.layout(), GroupStrategy::Narrow, model.device())?;
+        Ok(Self {
+            model,
+            groups,
+            schedule,
+            batch: batch.max(1),
+        })
+    }
+
+    /// The network.
+    pub(crate) fn model(&self) -> &ScoreModel {
+        &self.model
+    }
+
+    /// The feature layout.
+    pub(crate) fn layout(&self) -> &FeatureLayout {
+        self.model.layout()
+    }
+
+    /// The noise schedule.
+    pub(crate) fn schedule(&self) -> &NoiseSchedule {
+        &self.schedule
+    }
+
+    /// The score vectors of clean rows `x` (B, width) at `level`: (B, width) on the host.
+    fn level_scores(&self, x: &Tensor, level: usize) -> Result<Vec<f32>, GnsmError> {
+        let rows = x.dim(0)?;
+        let device = self.model.device();
+        let levels = Tensor::from_vec(vec![level as u32; rows], rows, device)?;
+        let out = self.model.infer(x, &levels)?;
+        let tau = self.schedule.temperature(level)? as f32;
+        let taus = Tensor::from_vec(vec![tau; rows], rows, device)?;
+        Ok(self.groups.scores(&out, &taus)?.flatten_all()?.to_vec1()?)
+    }
+
+    /// Run the pass over encoded rows (row-major, layout width each), in batches: the
+    /// reference's denoising step first when `denoise`, then every level. `keep_lowest` keeps
+    /// the lowest level's score vectors (explanations read the expected category from them).
+    ///
+    /// # Errors
+    /// [`GnsmError::Invalid`] for data of the wrong width or a non-finite score, or a candle
+    /// error.
+    pub(crate) fn pass(
+        &self,
+        encoded: &[f32],
+        denoise: bool,
+        keep_lowest: bool,
+    ) -> Result<LevelParts, GnsmError> {
+        let layout = self.layout();
+        let width = layout.width();
+        if encoded.len() % width != 0 {
+            return Err(GnsmError::Invalid(format!(
+                "encoded rows have {} values, not a multiple of the layout width {width}",
+                encoded.len()
+            )));
+        }
+        let rows = encoded.len() / width;
+        let levels = self.schedule.levels();
+        let n_cont = layout.continuous();
+        let features = n_cont + layout.n_groups();
+        let ranges: Vec<_> = layout.group_ranges().collect();
+        let mut parts = vec![0.0f64; rows * levels * features];
+        let mut lowest = keep_lowest.then(|| Vec::with_capacity(rows * width));
+        for start in (0..rows).step_by(self.batch) {
+            let n = self.batch.min(rows - start);
+            let mut host = encoded[start * width..(start + n) * width].to_vec();
+            if denoise {
+                let x = Tensor::from_slice(&host, (n, width), self.model.device())?;
+                let scores = self.level_scores(&x, levels - 1)?;
+                gnsm_noise::denoise_step(layout, &mut host, &scores)?;
+            }
+            let x = Tensor::from_vec(host, (n, width), self.model.device())?;
+            for level in 0..levels {
+                let s = self.level_scores(&x, level)?;
+                for (i, row) in s.chunks_exact(width).enumerate() {
+                    let base = ((start + i) * levels + level) * features;
+                    let out = &mut parts[base..base + features];
+                    for (c, &v) in row[..n_cont].iter().enumerate() {
+                        out[c] = f64::from(v) * f64::from(v);
+                    }
+                    for (g, range) in ranges.iter().enumerate() {
+                        out[n_cont + g] = row[range.clone()]
+                            .iter()
+                            .map(|&v| f64::from(v) * f64::from(v))
+                            .sum();
+                    }
+                }
+                if level + 1 == levels {
+                    if let Some(keep) = lowest.as_mut() {
+                        keep.extend_from_slice(&s);
+                    }
+                }
+            }
+        }
+        if let Some(i) = parts.iter().position(|v| !v.is_finite()) {
+            let row = i / (levels * features);
+            return Err(GnsmError::Invalid(format!(
+                "the network produced a non-finite score for encoded row {row} at level {}: \
+                 the model file or the input is corrupt",
+                (i / features) % levels
+            )));
+        }
+        Ok(LevelParts {
+            rows,
+            levels,
+            features,
+            parts,
+            lowest,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+    use gnsm_models::TabResNetConfig;
+    use gnsm_noise::ScheduleConfig;
+
+    fn scorer() -> Scorer {
+        let layout = FeatureLayout::new(1, vec![3, 2]).unwrap();
+        let config = TabResNetConfig {
+            width: 16,
+            depth: 1,
+            embedding_size: 8,
+            seed: 3,
+            ..Default::default()
+        };
+        let model = ScoreModel::new(config, layout, &Device::Cpu).unwrap();
+        let schedule = ScheduleConfig::default().build().unwrap();
+        Scorer::new(model, schedule, 2).unwrap()
+    }
+
+    fn rows() -> Vec<f32> {
+        let c = gnsm_noise::LOG_ONE_HOT_COLD;
+        vec![
+            0.3, 0.0, c, c, c, 0.0, //
+            -1.2, c, 0.0, c, 0.0, c, //
+            2.0, c, c, 0.0, 0.0, c,
+        ]
+    }
+
+    #[test]
+    fn feature_parts_add_up_to_the_squared_norm_of_the_full_score() {
+        let scorer = scorer();
+        let x = rows();
+        let parts = scorer.pass(&x, false, true).unwrap();
+        let norms = parts.norms().unwrap();
+        let t = Tensor::from_slice(&x, (3, 6), &Device::Cpu).unwrap();
+        for level in 0..parts.levels() {
+            let full = scorer.level_scores(&t, level).unwrap();
+            for r in 0..3 {
+                let sq: f64 = full[r * 6..(r + 1) * 6]
+                    .iter()
+                    .map(|&v| f64::from(v).powi(2))
+                    .sum();
+                let sum: f64 = parts.at(r, level).iter().sum();
+                approx::assert_relative_eq!(sum, sq, max_relative = 1e-12);
+                approx::assert_relative_eq!(norms.row(r)[level], sq.sqrt(), max_relative = 1e-12);
+                // Continuous column alone, then groups of 3 and 2.
+                approx::assert_relative_eq!(
+                    parts.at(r, level)[0],
+                    f64::from(full[r * 6]).powi(2),
+                    max_relative = 1e-12
+                );
+            }
+        }
+        assert_eq!(parts.lowest(1).unwrap().len(), 6);
+    }
+
+    #[test]
+    fn batching_does_not_change_the_pass() {
+        let scorer = scorer();
+        let x = rows();
+        let whole = Scorer::new(
+            scorer.model.duplicate().unwrap(),
+            scorer.schedule.clone(),
+            64,
+        )
+        .unwrap()
+        .pass(&x, true, false)
+        .unwrap();
+        let batched = scorer.pass(&x, true, false).unwrap();
+        assert_eq!(whole.parts, batched.parts);
+    }
+
+    #[test]
+    fn wrong_widths_are_refused() {
+        let err = scorer().pass(&[0.0; 7], false, false).unwrap_err();
+        assert!(err.to_string().contains("layout width 6"), "{err}");
+    }
+}
