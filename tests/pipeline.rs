@@ -217,3 +217,36 @@ fn refitting_the_density_stage_switches_denoising_and_survives_reload() {
     );
     support::cleanup(&dir);
 }
+
+/// An unseen value is shown as written, flagged, and leads the explanation when it is what
+/// raised the score; explanations carry the very scores `score_table` gives.
+#[test]
+fn unseen_values_lead_their_explanation_and_explanations_match_the_scores() {
+    let (dir, path) = support::planted_file("pipeline-unseen");
+    let table = Table::read(&path, &CsvOptions::default()).unwrap();
+    let (detector, _) = Gnsm::fit(&small_config(), &table, &Device::Cpu).unwrap();
+    let rows: Vec<usize> = (0..table.rows()).collect();
+    let explained: Vec<f64> = detector
+        .explain(&table, &rows)
+        .unwrap()
+        .iter()
+        .map(|e| e.score)
+        .collect();
+    assert_eq!(explained, detector.score_table(&table, None).unwrap());
+
+    // An inlier with a never-seen `d`.
+    let text = "a,b,c,d,label\nv1,v1,v2,w0,0\nv1,v1,v2,w-new,0\n";
+    let test = Table::from_reader(text.as_bytes(), "unseen.csv", &CsvOptions::default()).unwrap();
+    let scores = detector.score_table(&test, None).unwrap();
+    assert!(scores[1] > scores[0], "{scores:?}");
+    let e = &detector.explain(&test, &[1]).unwrap()[0];
+    let lead = &e.contributions[0];
+    assert_eq!(
+        (lead.feature.as_str(), lead.value.as_str(), lead.unseen),
+        ("d", "w-new", true),
+        "{e:?}"
+    );
+    assert!(lead.expected.starts_with('w'), "{e:?}");
+    assert!(e.contributions[1..].iter().all(|c| !c.unseen));
+    support::cleanup(&dir);
+}

@@ -57,8 +57,24 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", io::terminal_safe(&format!("{e:#}")));
+            eprintln!("error: {}", io::terminal_safe(&message(&e)));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, each said once: library errors already include their cause's
+/// text (`path: reason`), which `{:#}` would repeat.
+fn message(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+    }
+    text
 }

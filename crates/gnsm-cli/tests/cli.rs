@@ -1,5 +1,7 @@
 //! The `gnsm` command line: each subcommand, and the errors a shell user gets.
 
+// The planted dataset shared with the library's tests.
+#[path = "../../../tests/support/mod.rs"]
 mod support;
 
 use std::process::{Command, Output};
