@@ -14,6 +14,8 @@ use candle_core::{Device, Tensor};
 use gnsm_data::{ColumnKind, Schema};
 use gnsm_models::{ScoreModel, TrainSummary, WeightsHeader};
 use msma::Msma;
+
+use crate::density::{SavedStage, Stage};
 use serde::{Deserialize, Serialize};
 
 use crate::scorer::Scorer;
@@ -29,7 +31,7 @@ const MODEL_PREFIX: &str = "model/";
 struct Header {
     config: GnsmConfig,
     schema: Schema,
-    msma: Msma,
+    stage: SavedStage,
     model: WeightsHeader,
     /// How the network was trained (absent in the oldest files).
     #[serde(default)]
@@ -54,7 +56,7 @@ impl Gnsm {
         let header = Header {
             config: self.config.clone(),
             schema: self.schema.clone(),
-            msma: self.msma.clone(),
+            stage: self.stage.saved(),
             model: self.scorer.model().header(),
             training: self.training.clone(),
         };
@@ -105,19 +107,30 @@ impl Gnsm {
                 },
             };
         let model = ScoreModel::from_tensors(header.model, &tensors, MODEL_PREFIX, path, device)?;
-        check(path, &header.config, &header.schema, &header.msma, &model)?;
+        check(path, &header.config, &header.schema, &header.stage, &model)?;
+        let scorer = Scorer::new(
+            model,
+            header.config.trainer.noise.build()?,
+            header.config.score_batch,
+        )?;
         Ok(Self {
-            scorer: Scorer::new(
-                model,
-                header.config.trainer.noise.build()?,
-                header.config.score_batch,
-            )?,
+            stage: Stage::restore(header.stage, &scorer),
+            scorer,
             config: header.config,
             schema: header.schema,
-            msma: header.msma,
             training: header.training,
         })
     }
+}
+
+/// The header of a version 1 file, less its MSMA part.
+#[derive(Deserialize)]
+struct OldHeader {
+    config: GnsmConfig,
+    schema: Schema,
+    model: WeightsHeader,
+    #[serde(default)]
+    training: Option<TrainSummary>,
 }
 
 /// A model file's header and tensors.
@@ -143,14 +156,25 @@ fn load_version_1(path: &Path, device: &Device) -> Result<Option<Loaded>, GnsmEr
     {
         return Ok(None);
     }
-    // Files from before the denoising switch scored without it.
+    // Files from before the denoising switch scored without it; every version 1 file
+    // scores with MSMA.
     if let Some(config) = value.get_mut("config").and_then(|c| c.as_object_mut()) {
         config
             .entry("denoise")
             .or_insert(serde_json::Value::Bool(false));
+        config.insert("score".into(), serde_json::json!("msma"));
     }
-    let header: Header =
+    let msma: Msma = serde_json::from_value(value["msma"].take())
+        .map_err(|e| bad(path, format!("bad header: {e}")))?;
+    let old: OldHeader =
         serde_json::from_value(value).map_err(|e| bad(path, format!("bad header: {e}")))?;
+    let header = Header {
+        config: old.config,
+        schema: old.schema,
+        stage: SavedStage::Msma(Box::new(msma)),
+        model: old.model,
+        training: old.training,
+    };
     let tensors = candle_core::safetensors::load_buffer(&bytes, device)?;
     Ok(Some((header, tensors)))
 }
@@ -160,7 +184,7 @@ fn check(
     path: &Path,
     config: &GnsmConfig,
     schema: &Schema,
-    msma: &Msma,
+    stage: &SavedStage,
     model: &ScoreModel,
 ) -> Result<(), GnsmError> {
     config
@@ -187,14 +211,25 @@ fn check(
         }
     }
     let levels = config.trainer.noise.levels;
-    if msma.gmm().n_features() != levels {
-        return Err(bad(
-            path,
-            format!(
-                "the density stage expects {} levels, the noise schedule has {levels}",
-                msma.gmm().n_features()
-            ),
-        ));
+    match stage {
+        SavedStage::Msma(msma) if msma.gmm().n_features() != levels => {
+            return Err(bad(
+                path,
+                format!(
+                    "the density stage expects {} levels, the noise schedule has {levels}",
+                    msma.gmm().n_features()
+                ),
+            ))
+        }
+        SavedStage::Denoising { params, prior } => {
+            params
+                .validate()
+                .map_err(|e| bad(path, format!("bad scoring settings: {e}")))?;
+            if let Some(prior) = prior {
+                prior.check(&layout).map_err(|reason| bad(path, reason))?;
+            }
+        }
+        SavedStage::Msma(_) => {}
     }
     Ok(())
 }

@@ -6,14 +6,18 @@ use gnsm_models::{LrSchedule, TabResNetConfig, TrainerConfig};
 use msma::MsmaParams;
 use serde::{Deserialize, Serialize};
 
+use crate::density::ScoreMethod;
 use crate::GnsmError;
 
 /// Everything that defines a GNSM fit.
 ///
-/// [`GnsmConfig::default`] is sized for a CPU: a width-128, 2-block tab-ResNet trained for
-/// 1500 steps of 256 rows. [`GnsmConfig::paper`] is the reference pipeline as the Table 2
-/// reproduction runs it. A configuration read from JSON ([`GnsmConfig::from_json`]) takes
-/// these defaults for every key it leaves out.
+/// [`GnsmConfig::default`] is the detector this library recommends, the same for every
+/// table: a width-256, 4-block tab-ResNet trained for 2000 steps of 256 rows (at least 24
+/// passes over the training rows, at most 8 minutes), scored by its expected denoising loss
+/// with the frequency prior ([`ScoreMethod::DenoisingLoss`]). [`GnsmConfig::paper`] is the
+/// reference pipeline (MSMA on score norms) as the Table 2 reproduction runs it. A
+/// configuration read from JSON ([`GnsmConfig::from_json`]) takes the defaults for every key
+/// it leaves out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct GnsmConfig {
@@ -21,10 +25,17 @@ pub struct GnsmConfig {
     pub network: TabResNetConfig,
     /// Training (noise levels, objective, optimizer, budget).
     pub trainer: TrainerConfig,
-    /// The density model on score norms.
+    /// How a record's anomaly score comes from the trained network.
+    pub score: ScoreMethod,
+    /// The mixture on score norms, when `score` is [`ScoreMethod::Msma`].
     pub msma: MsmaParams,
     /// How columns are read.
     pub schema: SchemaOptions,
+    /// Train for at least this many passes over the training rows: the step budget is
+    /// raised to `min_epochs × rows / batch` when that is more than `trainer.steps` (within
+    /// `trainer.max_minutes`), so a large table is not trained on a fraction of its rows.
+    /// 0 switches it off.
+    pub min_epochs: f64,
     /// Share of the fitting rows held out for validation (early stopping, best weights).
     pub val_fraction: f64,
     /// Rows per batch when computing score norms (bounds memory when scoring).
@@ -41,17 +52,20 @@ impl Default for GnsmConfig {
     fn default() -> Self {
         Self {
             network: TabResNetConfig {
-                width: 128,
-                depth: 2,
+                width: 256,
+                depth: 4,
                 ..TabResNetConfig::default()
             },
             trainer: TrainerConfig {
-                steps: 1500,
+                steps: 2000,
                 batch_size: 256,
-                eval_every: 250,
+                eval_every: 500,
                 lr: 1e-3,
+                max_minutes: Some(8.0),
                 ..TrainerConfig::default()
             },
+            min_epochs: 24.0,
+            score: ScoreMethod::default(),
             msma: MsmaParams::default(),
             schema: SchemaOptions::default(),
             val_fraction: 0.1,
@@ -66,7 +80,8 @@ impl GnsmConfig {
     /// The reference pipeline as the Table 2 reproduction (`examples/table2.rs`) runs it: MSMA
     /// on the 20 score norms of the denoised row, a mixture of 3, 5, 7 or 9 components, and a
     /// width-256, 4-block tab-ResNet (the paper's is width 1024 with 20 blocks, trained for
-    /// days on a GPU) trained for 4000 steps of 512 rows at lr 1e-3 with cosine decay.
+    /// days on a GPU) trained for 4000 steps of 512 rows at lr 1e-3 with cosine decay, no
+    /// time budget and no minimum number of passes.
     ///
     /// ```
     /// let paper = gnsm::GnsmConfig::paper();
@@ -76,18 +91,33 @@ impl GnsmConfig {
     pub fn paper() -> Self {
         let base = Self::default();
         Self {
-            network: TabResNetConfig {
-                width: 256,
-                depth: 4,
-                ..TabResNetConfig::default()
-            },
             trainer: TrainerConfig {
                 steps: 4000,
                 batch_size: 512,
-                eval_every: 500,
+                max_minutes: None,
                 ..base.trainer
             },
+            min_epochs: 0.0,
+            score: ScoreMethod::Msma,
             ..base
+        }
+    }
+
+    /// The step budget for `train_rows` training rows: `trainer.steps`, raised to
+    /// `min_epochs` passes over the rows.
+    ///
+    /// ```
+    /// let config = gnsm::GnsmConfig::default();
+    /// assert_eq!(config.training_steps(1_000), 2000);
+    /// assert_eq!(config.training_steps(224_000), 21_000); // 24 passes of 256-row steps
+    /// ```
+    pub fn training_steps(&self, train_rows: usize) -> usize {
+        let epochs =
+            (self.min_epochs * train_rows as f64 / self.trainer.batch_size.max(1) as f64).ceil();
+        if epochs.is_finite() && epochs > self.trainer.steps as f64 {
+            epochs.min(1e9) as usize
+        } else {
+            self.trainer.steps
         }
     }
 
@@ -118,6 +148,12 @@ impl GnsmConfig {
                 self.val_fraction
             )));
         }
+        if !(self.min_epochs.is_finite() && self.min_epochs >= 0.0) {
+            return Err(GnsmError::Invalid(format!(
+                "min_epochs = {}: must be finite and >= 0",
+                self.min_epochs
+            )));
+        }
         if self.score_batch == 0 {
             return Err(GnsmError::Invalid(
                 "score_batch = 0: must be at least 1".into(),
@@ -127,6 +163,9 @@ impl GnsmConfig {
             return Err(GnsmError::Invalid(
                 "trainer.steps = 0: a model needs at least one training step".into(),
             ));
+        }
+        if let ScoreMethod::DenoisingLoss(params) = &self.score {
+            params.validate()?;
         }
         self.network.validate()?;
         self.trainer.validate()?;

@@ -6,12 +6,13 @@ use std::time::Instant;
 use candle_core::Device;
 use gnsm_data::{rows_with_label, Encoding, Schema, Table};
 use gnsm_models::{ScoreModel, TrainEvent, TrainSummary, Trainer};
-use msma::{Detector, Fit, Matrix, Msma, MsmaParams, Selection};
+use msma::{Matrix, Msma, MsmaParams, Selection};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use crate::scorer::{LevelParts, Scorer};
+use crate::density::{ScoreMethod, Scored, Stage};
+use crate::scorer::Scorer;
 use crate::{GnsmConfig, GnsmError};
 
 /// What a fit did.
@@ -23,7 +24,7 @@ pub struct FitSummary {
     pub val_rows: usize,
     /// The training run.
     pub training: TrainSummary,
-    /// The MSMA component selection.
+    /// The MSMA component selection (MSMA scoring only).
     pub selection: Option<Selection>,
     /// Trainable parameters of the network.
     pub parameters: usize,
@@ -53,7 +54,7 @@ pub struct Gnsm {
     pub(crate) config: GnsmConfig,
     pub(crate) schema: Schema,
     pub(crate) scorer: Scorer,
-    pub(crate) msma: Msma,
+    pub(crate) stage: Stage,
     pub(crate) training: Option<TrainSummary>,
 }
 
@@ -68,7 +69,8 @@ impl std::fmt::Debug for Gnsm {
 impl Gnsm {
     /// Fit on a table: infer the schema with `config.schema`, leave out rows labelled
     /// anomalous, split the rest into train and validation (`val_fraction`, seeded), fit the
-    /// vocabulary on them, train, and fit MSMA on the score norms of train + validation.
+    /// vocabulary on them, train, and fit the scoring stage ([`GnsmConfig::score`]) on
+    /// train + validation.
     ///
     /// # Errors
     /// [`GnsmError::Invalid`] for a bad configuration or too few inlier rows, and any data,
@@ -122,30 +124,28 @@ impl Gnsm {
     ) -> Result<(Self, FitSummary), GnsmError> {
         config.validate()?;
         let start = Instant::now();
-        check_components(&config.msma, train.len() + val.len())?;
+        if config.score == ScoreMethod::Msma {
+            check_components(&config.msma, train.len() + val.len())?;
+        }
         let layout = schema.layout()?;
         let train_x = schema.encode_rows(table, train, Encoding::LogOneHot)?;
         let val_x = schema.encode_rows(table, val, Encoding::LogOneHot)?;
-        let mut trainer = Trainer::new(
-            config.network.clone(),
-            layout,
-            config.trainer.clone(),
-            device,
-        )?;
+        let mut trainer_config = config.trainer.clone();
+        trainer_config.steps = config.training_steps(train.len());
+        let mut trainer = Trainer::new(config.network.clone(), layout, trainer_config, device)?;
         let training = trainer.fit(&train_x.data, &val_x.data, on_event)?;
         let model = trainer.best().duplicate()?;
         let parameters = model.num_parameters();
         let scorer = Scorer::new(model, config.trainer.noise.build()?, config.score_batch)?;
         let mut both = train_x.data;
         both.extend_from_slice(&val_x.data);
-        let norms = scorer.pass(&both, config.denoise, false)?.norms()?;
-        let msma = config.msma.fit(&norms)?;
-        let selection = msma.selection().cloned();
+        let stage = Stage::fit(&config.score, &config.msma, config.denoise, &scorer, &both)?;
+        let selection = stage.msma().and_then(|m| m.selection().cloned());
         let detector = Self {
             config: config.clone(),
             schema,
             scorer,
-            msma,
+            stage,
             training: Some(training.clone()),
         };
         Ok((
@@ -161,29 +161,41 @@ impl Gnsm {
         ))
     }
 
-    /// Fit the density stage again on the given rows of a table (the inliers it should
-    /// describe, usually train + validation), keeping the trained network: to try other MSMA
-    /// settings or switch the denoising step without retraining. The configuration is
-    /// updated, so a saved model scores as refitted. Returns the model selection made.
+    /// Fit the scoring stage again on the given rows of a table (the inliers it should
+    /// describe, usually train + validation), keeping the trained network: to compare scoring
+    /// methods, MSMA settings or the denoising step on the very same network. The
+    /// configuration is updated, so a saved model scores as refitted. Returns the MSMA model
+    /// selection made, if any.
     ///
     /// # Errors
-    /// Encoding errors, or [`GnsmError::Msma`] when the mixture cannot be fitted.
-    pub fn refit_msma(
+    /// Encoding errors, bad settings, or [`GnsmError::Msma`] when a mixture cannot be fitted.
+    pub fn refit_scoring(
         &mut self,
-        params: MsmaParams,
+        method: ScoreMethod,
+        msma: MsmaParams,
         denoise: bool,
         table: &Table,
         rows: &[usize],
     ) -> Result<Option<Selection>, GnsmError> {
-        params.validate()?;
-        check_components(&params, rows.len())?;
+        let mut config = self.config.clone();
+        config.score = method;
+        config.msma = msma;
+        config.denoise = denoise;
+        config.validate()?;
+        if config.score == ScoreMethod::Msma {
+            check_components(&config.msma, rows.len())?;
+        }
         let encoded = self.schema.encode_rows(table, rows, Encoding::LogOneHot)?;
-        let norms = self.scorer.pass(&encoded.data, denoise, false)?.norms()?;
-        let msma = params.fit(&norms)?;
-        let selection = msma.selection().cloned();
-        self.msma = msma;
-        self.config.msma = params;
-        self.config.denoise = denoise;
+        let stage = Stage::fit(
+            &config.score,
+            &config.msma,
+            config.denoise,
+            &self.scorer,
+            &encoded.data,
+        )?;
+        let selection = stage.msma().and_then(|m| m.selection().cloned());
+        self.stage = stage;
+        self.config = config;
         Ok(selection)
     }
 
@@ -197,9 +209,9 @@ impl Gnsm {
         self.scorer.model()
     }
 
-    /// The MSMA density model.
-    pub fn msma(&self) -> &Msma {
-        &self.msma
+    /// The MSMA density model, when the detector scores with MSMA.
+    pub fn msma(&self) -> Option<&Msma> {
+        self.stage.msma()
     }
 
     /// How the network was trained (`None` for a model file written before this was saved).
@@ -224,7 +236,8 @@ impl Gnsm {
             .norms()
     }
 
-    /// Anomaly scores (minus the MSMA log-likelihood; higher = more anomalous) of the given
+    /// Anomaly scores (higher = more anomalous: the expected denoising loss, or minus the MSMA
+    /// log-likelihood, by [`GnsmConfig::score`]) of the given
     /// rows of a table (all rows when `None`), encoded and scored in batches so that memory
     /// stays bounded however many rows there are. Columns are matched by name; unseen
     /// categories follow the schema's policy.
@@ -246,44 +259,55 @@ impl Gnsm {
         };
         let mut scores = Vec::with_capacity(rows.len());
         for chunk in rows.chunks(self.config.score_batch.max(1)) {
-            let (parts, _) = self.pass(table, chunk, false)?;
-            scores.extend(self.scores_of(table, chunk, &parts)?);
+            let (scored, _) = self.pass(table, chunk, false)?;
+            scores.extend(scored.scores);
         }
         Ok(scores)
     }
 
-    /// Encode `rows` and run the scoring pass over them; the encoded rows come back too.
+    /// Encode `rows` and score them; the encoded rows come back too. Every score is
+    /// finite, or the error names the row's line.
     pub(crate) fn pass(
         &self,
         table: &Table,
         rows: &[usize],
         keep_lowest: bool,
-    ) -> Result<(LevelParts, gnsm_data::Encoded), GnsmError> {
+    ) -> Result<(Scored, gnsm_data::Encoded), GnsmError> {
         let encoded = self.schema.encode_rows(table, rows, Encoding::LogOneHot)?;
-        let parts = self
-            .scorer
-            .pass(&encoded.data, self.config.denoise, keep_lowest)?;
-        Ok((parts, encoded))
+        let scored = self
+            .stage
+            .score(
+                &self.scorer,
+                &encoded.data,
+                self.config.denoise,
+                keep_lowest,
+            )
+            .map_err(|e| match e {
+                GnsmError::Msma(msma::MsmaError::NonFinite { row, .. }) if row < rows.len() => {
+                    GnsmError::Invalid(format!(
+                        "{}, line {}: the row's score is not finite (the model cannot score it)",
+                        table.source(),
+                        table.line(rows[row])
+                    ))
+                }
+                other => other,
+            })?;
+        if let Some(r) = scored.scores.iter().position(|s| !s.is_finite()) {
+            return Err(GnsmError::Invalid(format!(
+                "{}, line {}: the row's score is not finite (the model cannot score it)",
+                table.source(),
+                table.line(rows[r])
+            )));
+        }
+        Ok((scored, encoded))
     }
 
-    /// The anomaly scores of a pass over `rows` of `table`: every one finite, or an error
-    /// naming the row's line.
-    pub(crate) fn scores_of(
-        &self,
-        table: &Table,
-        rows: &[usize],
-        parts: &LevelParts,
-    ) -> Result<Vec<f64>, GnsmError> {
-        self.msma.score(&parts.norms()?).map_err(|e| match e {
-            msma::MsmaError::NonFinite { row, .. } if row < rows.len() => {
-                GnsmError::Invalid(format!(
-                    "{}, line {}: the row's score is not finite (the model cannot score it)",
-                    table.source(),
-                    table.line(rows[row])
-                ))
-            }
-            other => other.into(),
-        })
+    /// Scores of already encoded rows.
+    pub(crate) fn score_encoded(&self, encoded: &[f32]) -> Result<Vec<f64>, GnsmError> {
+        Ok(self
+            .stage
+            .score(&self.scorer, encoded, self.config.denoise, false)?
+            .scores)
     }
 }
 

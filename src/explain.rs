@@ -2,7 +2,6 @@
 
 use gnsm_data::{Table, UnseenPolicy};
 use gnsm_noise::LOG_ONE_HOT_COLD;
-use msma::Detector;
 use serde::{Deserialize, Serialize};
 
 use crate::scorer::LevelParts;
@@ -18,7 +17,9 @@ pub struct Contribution {
     /// What the model expected there: the category its score pushes towards most at the
     /// lowest noise level (for a continuous column, the denoised value `x + σ²·s`).
     pub expected: String,
-    /// Share of the (atypicality-weighted) squared score norm carried by this feature.
+    /// This feature's share of the score: with the denoising loss, its own part of the sum
+    /// (the shares of a row add up to its score exactly); with MSMA, its share of the
+    /// atypicality-weighted squared score norm.
     pub share: f64,
     /// The value was not seen when the detector was fitted (it sits in the reserved slot).
     #[serde(default)]
@@ -40,11 +41,13 @@ pub struct Explanation {
 }
 
 impl Gnsm {
-    /// Explain the given rows: each feature's share of the score norm at the levels where
-    /// the record is atypical (levels weighted by how far the record's norm lies above the
-    /// inliers' mean, in inlier standard deviations; all levels alike when none is above),
-    /// and the category the model expected there. The scores are those of
-    /// [`Gnsm::score_table`], from the same pass.
+    /// Explain the given rows: each feature's share of the score, and the category the
+    /// model expected there. With the denoising loss the score is a sum over features, and a
+    /// feature's share is its part of it. With MSMA, a feature's share is its part of the
+    /// squared score norm at the levels where the record is atypical (levels weighted by how
+    /// far the record's norm lies above the inliers' mean, in inlier standard deviations;
+    /// all levels alike when none is above). The scores are those of [`Gnsm::score_table`],
+    /// from the same pass.
     ///
     /// A value never seen at fit time leads the explanation when it is what raised the score:
     /// the row is scored again with that value replaced by the expected one, and the column
@@ -53,8 +56,9 @@ impl Gnsm {
     /// # Errors
     /// As [`Gnsm::score_table`].
     pub fn explain(&self, table: &Table, rows: &[usize]) -> Result<Vec<Explanation>, GnsmError> {
-        let (parts, encoded) = self.pass(table, rows, true)?;
-        let scores = self.scores_of(table, rows, &parts)?;
+        let (scored, encoded) = self.pass(table, rows, true)?;
+        let parts = &scored.parts;
+        let scores = &scored.scores;
         let layout = self.scorer.layout().clone();
         let names = self.schema.feature_names();
         let n_cont = layout.continuous();
@@ -69,16 +73,27 @@ impl Gnsm {
                 })
             })
             .collect::<Result<_, _>>()?;
-        let weights = self.level_weights(&parts)?;
+        let weights = match (&scored.features, self.stage.msma()) {
+            (None, Some(msma)) => Some(level_weights(msma, parts)?),
+            _ => None,
+        };
+        let n_features = parts.features();
         let mut out = Vec::with_capacity(rows.len());
         for (r, &row) in rows.iter().enumerate() {
-            let w = &weights[r * levels..(r + 1) * levels];
-            let mut per_feature = vec![0.0; parts.features()];
-            for (l, weight) in w.iter().enumerate() {
-                for (acc, v) in per_feature.iter_mut().zip(parts.at(r, l)) {
-                    *acc += weight * v;
+            let per_feature: Vec<f64> = match (&scored.features, &weights) {
+                (Some(features), _) => features[r * n_features..(r + 1) * n_features].to_vec(),
+                (None, Some(weights)) => {
+                    let w = &weights[r * levels..(r + 1) * levels];
+                    let mut acc = vec![0.0; n_features];
+                    for (l, weight) in w.iter().enumerate() {
+                        for (a, v) in acc.iter_mut().zip(parts.at(r, l)) {
+                            *a += weight * v;
+                        }
+                    }
+                    acc
                 }
-            }
+                (None, None) => vec![1.0; n_features],
+            };
             let total: f64 = per_feature.iter().sum::<f64>().max(f64::MIN_POSITIVE);
             let low = parts.lowest(r).expect("the pass kept the lowest level");
             let clean = encoded.row(r);
@@ -109,12 +124,7 @@ impl Gnsm {
                 }
                 let mut replaced = clean.to_vec();
                 replaced[range.clone()].copy_from_slice(&expected_row[range]);
-                let other = self
-                    .scorer
-                    .pass(&replaced, self.config.denoise, false)?
-                    .norms()?;
-                let score = self.msma.score(&other)?[0];
-                raised[f] = scores[r] - score;
+                raised[f] = scores[r] - self.score_encoded(&replaced)?[0];
             }
             let mut contributions: Vec<(f64, Contribution)> = (0..parts.features())
                 .map(|f| {
@@ -150,22 +160,22 @@ impl Gnsm {
         }
         Ok(out)
     }
+}
 
-    /// Per row and level, how atypical the row's score norm is there: its standardised norm
-    /// (as the density stage sees it) clipped at 0, or 1 at every level when none is above
-    /// the inliers' mean.
-    fn level_weights(&self, parts: &LevelParts) -> Result<Vec<f64>, GnsmError> {
-        let z = self.msma.standardize(&parts.norms()?)?;
-        let levels = parts.levels();
-        let mut weights = Vec::with_capacity(parts.rows() * levels);
-        for row in z.iter_rows() {
-            let clipped: Vec<f64> = row.iter().map(|v| v.max(0.0)).collect();
-            if clipped.iter().sum::<f64>() > 0.0 {
-                weights.extend(clipped);
-            } else {
-                weights.extend(std::iter::repeat_n(1.0, levels));
-            }
+/// Per row and level, how atypical the row's score norm is there: its standardised norm (as
+/// the mixture sees it) clipped at 0, or 1 at every level when none is above the inliers'
+/// mean.
+fn level_weights(msma: &msma::Msma, parts: &LevelParts) -> Result<Vec<f64>, GnsmError> {
+    let z = msma.standardize(&parts.norms()?)?;
+    let levels = parts.levels();
+    let mut weights = Vec::with_capacity(parts.rows() * levels);
+    for row in z.iter_rows() {
+        let clipped: Vec<f64> = row.iter().map(|v| v.max(0.0)).collect();
+        if clipped.iter().sum::<f64>() > 0.0 {
+            weights.extend(clipped);
+        } else {
+            weights.extend(std::iter::repeat_n(1.0, levels));
         }
-        Ok(weights)
     }
+    Ok(weights)
 }

@@ -21,6 +21,7 @@
 
 mod artifact;
 mod config;
+mod density;
 mod detector;
 mod error;
 pub mod eval;
@@ -29,6 +30,7 @@ mod scorer;
 pub mod segmentation;
 
 pub use config::{GnsmConfig, TrainOverrides};
+pub use density::{DenoisingParams, ScoreMethod};
 pub use detector::{FitSummary, Gnsm};
 pub use error::GnsmError;
 pub use explain::{Contribution, Explanation};

@@ -6,7 +6,7 @@
 use candle_core::Tensor;
 use gnsm_losses::{GroupSoftmax, GroupStrategy};
 use gnsm_models::ScoreModel;
-use gnsm_noise::{FeatureLayout, NoiseSchedule};
+use gnsm_noise::{FeatureLayout, NoiseBank, NoiseSchedule};
 use msma::Matrix;
 
 use crate::GnsmError;
@@ -192,6 +192,129 @@ impl Scorer {
             lowest,
         })
     }
+
+    /// The expected denoising loss of every row, level and feature over the draws of
+    /// `bank` (the same draws for every row): per categorical group the KL of the training
+    /// objective, `KL(softmax(ε) ‖ softmax(ε_θ(x̃)))`, per continuous feature `½(s − t)²`, each
+    /// averaged over the level's draws. `keep_lowest` also keeps the clean rows' scores at
+    /// the lowest level (explanations read the expected category from them).
+    ///
+    /// # Errors
+    /// As [`Scorer::pass`].
+    pub(crate) fn loss_pass(
+        &self,
+        encoded: &[f32],
+        bank: &NoiseBank,
+        keep_lowest: bool,
+    ) -> Result<LevelParts, GnsmError> {
+        let layout = self.layout();
+        let width = layout.width();
+        if encoded.len() % width != 0 {
+            return Err(GnsmError::Invalid(format!(
+                "encoded rows have {} values, not a multiple of the layout width {width}",
+                encoded.len()
+            )));
+        }
+        let rows = encoded.len() / width;
+        let levels = self.schedule.levels();
+        let n_cont = layout.continuous();
+        let cat_width = layout.categorical_width();
+        let features = n_cont + layout.n_groups();
+        let ranges: Vec<_> = layout.group_ranges().collect();
+        let copies = bank.copies();
+        let weight = 1.0 / bank.draws().max(1) as f64;
+        // Σ p ln p of every copy's group targets, once for all rows.
+        let probs = bank.target_probs();
+        let group_neg_entropy: Vec<f64> = (0..copies)
+            .flat_map(|c| {
+                let p = &probs[c * cat_width..(c + 1) * cat_width];
+                ranges.iter().map(move |r| {
+                    p[r.start - n_cont..r.end - n_cont]
+                        .iter()
+                        .filter(|&&v| v > 0.0)
+                        .map(|&v| f64::from(v) * f64::from(v).ln())
+                        .sum::<f64>()
+                })
+            })
+            .collect();
+        let targets: Vec<Vec<f32>> = (0..copies)
+            .map(|c| bank.continuous_target(c).collect())
+            .collect();
+        let per_forward = (self.batch / copies).max(1);
+        let mut parts = vec![0.0f64; rows * levels * features];
+        let mut noisy = Vec::new();
+        for start in (0..rows).step_by(per_forward) {
+            let n = per_forward.min(rows - start);
+            noisy.clear();
+            noisy.resize(n * copies * width, 0.0);
+            for (r, out) in noisy.chunks_exact_mut(copies * width).enumerate() {
+                let row = &encoded[(start + r) * width..(start + r + 1) * width];
+                bank.perturb(row, out)?;
+            }
+            let device = self.model.device();
+            let x = Tensor::from_slice(&noisy, (n * copies, width), device)?;
+            let level_ids: Vec<u32> = (0..n)
+                .flat_map(|_| bank.levels().iter().map(|&l| l as u32))
+                .collect();
+            let level_ids = Tensor::from_vec(level_ids, n * copies, device)?;
+            let out: Vec<f32> = self.model.infer(&x, &level_ids)?.flatten_all()?.to_vec1()?;
+            for (i, o) in out.chunks_exact(width).enumerate() {
+                let (r, c) = (i / copies, i % copies);
+                let base = ((start + r) * levels + bank.levels()[c]) * features;
+                let acc = &mut parts[base..base + features];
+                for (f, (&s, &t)) in o[..n_cont].iter().zip(&targets[c]).enumerate() {
+                    acc[f] += weight * 0.5 * f64::from(s - t).powi(2);
+                }
+                let p = &probs[c * cat_width..(c + 1) * cat_width];
+                for (g, range) in ranges.iter().enumerate() {
+                    let logits = &o[range.clone()];
+                    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    let lse = f64::from(max)
+                        + logits
+                            .iter()
+                            .map(|&v| f64::from(v - max).exp())
+                            .sum::<f64>()
+                            .ln();
+                    let cross: f64 = logits
+                        .iter()
+                        .zip(&p[range.start - n_cont..range.end - n_cont])
+                        .map(|(&l, &q)| f64::from(q) * (f64::from(l) - lse))
+                        .sum();
+                    let kl = group_neg_entropy[c * ranges.len() + g] - cross;
+                    acc[n_cont + g] += weight * kl.max(0.0);
+                }
+            }
+        }
+        if let Some(i) = parts.iter().position(|v| !v.is_finite()) {
+            return Err(GnsmError::Invalid(format!(
+                "the network produced a non-finite output for encoded row {}: the model file \
+                 or the input is corrupt",
+                i / (levels * features)
+            )));
+        }
+        let lowest = if keep_lowest {
+            let mut kept = Vec::with_capacity(rows * width);
+            for start in (0..rows).step_by(self.batch) {
+                let n = self.batch.min(rows - start);
+                let x = Tensor::from_slice(
+                    &encoded[start * width..(start + n) * width],
+                    (n, width),
+                    self.model.device(),
+                )?;
+                kept.extend(self.level_scores(&x, levels - 1)?);
+            }
+            Some(kept)
+        } else {
+            None
+        };
+        Ok(LevelParts {
+            rows,
+            levels,
+            features,
+            parts,
+            lowest,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -266,6 +389,77 @@ mod tests {
         .unwrap();
         let batched = scorer.pass(&x, true, false).unwrap();
         assert_eq!(whole.parts, batched.parts);
+    }
+
+    #[test]
+    fn the_loss_pass_matches_the_training_objective_and_ignores_batching() {
+        use gnsm_noise::NoiseRng;
+        use rand::SeedableRng;
+        let scorer = scorer();
+        let x = rows();
+        let bank = NoiseBank::new(
+            scorer.layout(),
+            scorer.schedule(),
+            2,
+            &mut NoiseRng::seed_from_u64(4),
+        );
+        let parts = scorer.loss_pass(&x, &bank, false).unwrap();
+        // Row by row gives the same numbers: a row's loss does not depend on its batch.
+        for r in 0..3 {
+            let alone = scorer
+                .loss_pass(&x[r * 6..(r + 1) * 6], &bank, false)
+                .unwrap();
+            for l in 0..parts.levels() {
+                assert_eq!(alone.at(0, l), parts.at(r, l));
+            }
+        }
+        // The KL and DSM terms computed by hand from the network output of each copy.
+        let row = &x[6..12];
+        let mut noisy = vec![0.0; bank.copies() * 6];
+        bank.perturb(row, &mut noisy).unwrap();
+        let c = 5; // level 2, draw 1
+        let level = bank.levels()[c];
+        let t = Tensor::from_slice(&noisy[c * 6..(c + 1) * 6], (1, 6), &Device::Cpu).unwrap();
+        let lv = Tensor::new(&[level as u32], &Device::Cpu).unwrap();
+        let out: Vec<f32> = scorer
+            .model
+            .infer(&t, &lv)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let probs = &bank.target_probs()[c * 5..(c + 1) * 5];
+        let kl = |logits: &[f32], p: &[f32]| -> f64 {
+            let lse = logits.iter().map(|&v| f64::from(v).exp()).sum::<f64>().ln();
+            p.iter()
+                .zip(logits)
+                .map(|(&q, &l)| f64::from(q) * (f64::from(q).ln() - (f64::from(l) - lse)))
+                .sum()
+        };
+        let expected_g0 = kl(&out[1..4], &probs[0..3]);
+        let target = bank.continuous_target(c).next().unwrap();
+        let expected_cont = 0.5 * f64::from(out[0] - target).powi(2);
+        // Copies 4 and 5 are level 2's two draws.
+        let mut both_g0 = expected_g0;
+        let mut both_cont = expected_cont;
+        {
+            let c = 4;
+            let t = Tensor::from_slice(&noisy[c * 6..(c + 1) * 6], (1, 6), &Device::Cpu).unwrap();
+            let out: Vec<f32> = scorer
+                .model
+                .infer(&t, &lv)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            both_g0 += kl(&out[1..4], &bank.target_probs()[c * 5..c * 5 + 3]);
+            both_cont +=
+                0.5 * f64::from(out[0] - bank.continuous_target(c).next().unwrap()).powi(2);
+        }
+        approx::assert_relative_eq!(parts.at(1, level)[1], both_g0 / 2.0, max_relative = 1e-4);
+        approx::assert_relative_eq!(parts.at(1, level)[0], both_cont / 2.0, max_relative = 1e-4);
     }
 
     #[test]

@@ -6,7 +6,7 @@ mod support;
 use candle_core::Device;
 use gnsm::data::{CsvOptions, SchemaOptions, Table};
 use gnsm::models::TabResNetConfig;
-use gnsm::{Gnsm, GnsmConfig, GnsmError};
+use gnsm::{Gnsm, GnsmConfig, GnsmError, ScoreMethod};
 
 fn small_config() -> GnsmConfig {
     let mut config = GnsmConfig {
@@ -28,6 +28,7 @@ fn small_config() -> GnsmConfig {
     config.trainer.eval_every = 200;
     config.trainer.lr = 3e-3;
     config.trainer.progress = false;
+    config.min_epochs = 0.0;
     config
 }
 
@@ -41,8 +42,33 @@ fn planted_anomalies_rank_first_and_reload_scores_the_same() {
     let scores = detector.score_table(&table, None).unwrap();
     let labels: Vec<bool> = (0..620).map(|i| i >= 600).collect();
     let ap = msma::average_precision(&labels, &scores).unwrap();
-    // 20 anomalies in 620 rows: a random ranking has AP ≈ 0.03.
-    assert!(ap > 0.8, "AP {ap}");
+    // 20 anomalies in 620 rows: a random ranking has AP ≈ 0.03. These anomalies are pure
+    // dependency violations (common values that never occur together); the denoising loss
+    // sees them less sharply than MSMA does on the same network (docs/design.md).
+    assert!(ap > 0.4, "AP {ap}");
+    {
+        let mut msma = Gnsm::load(
+            &{
+                let m = dir.join("msma.gnsm");
+                detector.save(&m).unwrap();
+                m
+            },
+            &Device::Cpu,
+        )
+        .unwrap();
+        let inliers: Vec<usize> = (0..600).collect();
+        msma.refit_scoring(
+            ScoreMethod::Msma,
+            msma.config().msma.clone(),
+            true,
+            &table,
+            &inliers,
+        )
+        .unwrap();
+        let scores = msma.score_table(&table, None).unwrap();
+        let ap = msma::average_precision(&labels, &scores).unwrap();
+        assert!(ap > 0.8, "MSMA AP {ap}");
+    }
 
     // Explanations point at the broken columns a / b.
     let top = (600..620)
@@ -110,6 +136,7 @@ fn version_1_model_files_still_load() {
     let table = Table::read(&path, &CsvOptions::default()).unwrap();
     let mut config = small_config();
     config.trainer.steps = 20;
+    config.score = ScoreMethod::Msma;
     let (detector, _) = Gnsm::fit(&config, &table, &Device::Cpu).unwrap();
     let model = dir.join("new.gnsm");
     detector.save(&model).unwrap();
@@ -120,6 +147,9 @@ fn version_1_model_files_still_load() {
     header["format"] = "gnsm-model".into();
     header["version"] = 1.into();
     header["config"].as_object_mut().unwrap().remove("denoise");
+    header["config"].as_object_mut().unwrap().remove("score");
+    header["msma"] = header["stage"]["msma"].take();
+    header.as_object_mut().unwrap().remove("stage");
     let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).unwrap();
     let old = dir.join("old.gnsm");
     let views: Vec<(&String, &candle_core::Tensor)> = tensors.iter().collect();
@@ -166,11 +196,12 @@ fn scoring_a_file_with_other_columns_is_an_error_naming_them() {
 }
 
 #[test]
-fn refitting_the_density_stage_switches_denoising_and_survives_reload() {
+fn refitting_the_scoring_stage_switches_method_and_denoising_and_survives_reload() {
     let (dir, path) = support::planted_file("pipeline-refit");
     let table = Table::read(&path, &CsvOptions::default()).unwrap();
     let mut config = small_config();
     config.trainer.steps = 100;
+    config.score = ScoreMethod::Msma;
     assert!(
         config.denoise,
         "the reference's denoising step is on by default"
@@ -185,7 +216,13 @@ fn refitting_the_density_stage_switches_denoising_and_survives_reload() {
     let denoised_norms = detector.score_norms(&encoded.data).unwrap();
 
     detector
-        .refit_msma(config.msma.clone(), false, &table, &inliers)
+        .refit_scoring(
+            ScoreMethod::Msma,
+            config.msma.clone(),
+            false,
+            &table,
+            &inliers,
+        )
         .unwrap();
     assert!(!detector.config().denoise);
     let raw_norms = detector.score_norms(&encoded.data).unwrap();
@@ -205,7 +242,13 @@ fn refitting_the_density_stage_switches_denoising_and_survives_reload() {
     // fit used train + val = the 600 inliers in its own shuffled order; the GMM's k-means
     // start depends on row order only through the seed, so compare rankings, not bytes.
     detector
-        .refit_msma(config.msma.clone(), true, &table, &inliers)
+        .refit_scoring(
+            ScoreMethod::Msma,
+            config.msma.clone(),
+            true,
+            &table,
+            &inliers,
+        )
         .unwrap();
     let again = detector.score_table(&table, None).unwrap();
     let labels: Vec<bool> = (0..620).map(|i| i >= 600).collect();
@@ -215,6 +258,31 @@ fn refitting_the_density_stage_switches_denoising_and_survives_reload() {
         (ap_first - ap_again).abs() < 0.05,
         "{ap_first} vs {ap_again}"
     );
+
+    // To the denoising loss and back: its scores depend on the network and the rows only
+    // (fixed draws), so two refits give the same bytes, and the saved model too.
+    let method = ScoreMethod::default();
+    detector
+        .refit_scoring(method.clone(), config.msma.clone(), true, &table, &inliers)
+        .unwrap();
+    assert!(detector.msma().is_none());
+    let loss = detector.score_table(&table, None).unwrap();
+    detector
+        .refit_scoring(
+            ScoreMethod::Msma,
+            config.msma.clone(),
+            true,
+            &table,
+            &inliers,
+        )
+        .unwrap();
+    detector
+        .refit_scoring(method, config.msma.clone(), true, &table, &inliers)
+        .unwrap();
+    assert_eq!(detector.score_table(&table, None).unwrap(), loss);
+    detector.save(&model).unwrap();
+    let back = Gnsm::load(&model, &Device::Cpu).unwrap();
+    assert_eq!(back.score_table(&table, None).unwrap(), loss);
     support::cleanup(&dir);
 }
 

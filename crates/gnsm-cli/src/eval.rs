@@ -8,8 +8,7 @@ use candle_core::Device;
 use clap::{Args, ValueEnum};
 use gnsm::data::{Schema, Table};
 use gnsm::eval::{
-    evaluate_baselines, evaluate_seed, summarize_baselines, Baseline, BaselineResult, EvalSummary,
-    VocabularyRule,
+    summarize_baselines, Baseline, BaselineResult, EvalSummary, Protocol, VocabularyRule,
 };
 
 use crate::args::{build_config, DataArgs, TrainArgs};
@@ -134,19 +133,12 @@ pub fn run(args: EvalArgs) -> Result<()> {
             );
             bar
         };
-        let run = evaluate_seed(
-            &config,
-            &schema,
-            &table,
-            seed,
-            rule,
-            &Device::Cpu,
-            &mut |e| {
-                if let gnsm::models::TrainEvent::Step { step, .. } = e {
-                    bar.set_position(*step as u64);
-                }
-            },
-        )?;
+        let protocol = Protocol::new(&schema, &table, seed, rule)?;
+        let run = protocol.fit(&config, &Device::Cpu, &mut |e| {
+            if let gnsm::models::TrainEvent::Step { step, .. } = e {
+                bar.set_position(*step as u64);
+            }
+        })?;
         bar.finish_and_clear();
         let r = &run.result;
         writeln!(
@@ -157,7 +149,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         results.push(run.result.clone());
         last = Some(run);
         if args.compare {
-            for b in evaluate_baselines(&schema, &table, seed, rule, &Baseline::ALL)? {
+            for b in protocol.baselines(&Baseline::ALL)? {
                 writeln!(
                     say,
                     "         {:<12} AP {:6.2}  ROC-AUC {:6.2}  (fit {:.2} s, score {:.2} s)",

@@ -39,15 +39,18 @@ pub fn run(args: FitArgs) -> Result<()> {
     let table = read_table(&args.data, &args.data_args.csv()?)?;
     let (detector, summary) = Gnsm::fit(&config, &table, &Device::Cpu)?;
     detector.save(&args.out)?;
+    let scoring = match detector.msma() {
+        Some(msma) => format!("{} MSMA components", msma.gmm().n_components()),
+        None => "denoising-loss scores".to_string(),
+    };
     println!(
-        "fitted on {} rows ({} validation) of {}: {} steps in {:.1} s, best validation loss {:.5}, {} MSMA components; model written to {out}",
+        "fitted on {} rows ({} validation) of {}: {} steps in {:.1} s, best validation loss {:.5}, {scoring}; model written to {out}",
         summary.train_rows,
         summary.val_rows,
         args.data.display(),
         summary.training.steps,
         summary.seconds,
         summary.training.best_val_loss,
-        detector.msma().gmm().n_components(),
     );
     Ok(())
 }

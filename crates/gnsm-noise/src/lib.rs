@@ -12,6 +12,7 @@
 //! | [`NoiseSchedule`] | geometric temperatures τ (20 → 2) and σ (1 → 0.1) over L levels |
 //! | [`ExpConcrete`] | one ExpConcrete(α, τ) distribution: sampling, log-density, score |
 //! | [`perturb_batch`] | noisy input + targets for a batch, from a seeded host RNG |
+//! | [`NoiseBank`] | one fixed set of draws applied to every row (common random numbers for scoring) |
 //! | [`concrete_score`] | `-τ + τ·K·softmax(logits)`: the score from logits (eq. 4 / 15) |
 //! | [`denoise_step`] | the reference scorer's one unit score step before the score norms |
 //!
@@ -35,6 +36,7 @@
 //! # Ok::<(), gnsm_noise::NoiseError>(())
 //! ```
 
+mod bank;
 mod concrete;
 mod denoise;
 mod error;
@@ -44,6 +46,7 @@ mod schedule;
 #[cfg(feature = "candle")]
 pub mod tensor;
 
+pub use bank::NoiseBank;
 pub use concrete::{
     concrete_score, gumbel, log_softmax_in_place, logsumexp, ExpConcrete, GUMBEL_EPS,
 };
