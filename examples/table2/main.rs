@@ -23,8 +23,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use candle_core::Device;
 use clap::Parser;
-use gnsm::data::{default_data_dir, PaperDataset, Vocabulary};
-use gnsm::eval::{Baseline, BaselineResult, Protocol, ResultsLog, SeedResult, VocabularyRule};
+use gnsm::data::{default_data_dir, PaperDataset};
+use gnsm::eval::{Baseline, BaselineResult, Protocol, ResultsLog, SeedResult};
 use gnsm::{Gnsm, GnsmConfig, ScoreMethod, TrainOverrides};
 use serde::{Deserialize, Serialize};
 
@@ -163,10 +163,7 @@ fn main() -> Result<()> {
     };
     for &dataset in &datasets {
         let data = dataset.load(&dir)?;
-        let rule = match dataset.vocabulary() {
-            Vocabulary::Inliers => VocabularyRule::AllInliers,
-            Vocabulary::AllRows => VocabularyRule::AllRows,
-        };
+        let rule = dataset.vocabulary();
         for &seed in &args.seeds {
             let protocol = Protocol::new(&data.schema, &data.table, seed, rule)?;
             if args.baselines || args.skip_gnsm {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 pub use baselines::{Baseline, BaselineResult};
 pub use log::ResultsLog;
-pub use protocol::{Protocol, SeedResult, SeedRun, VocabularyRule};
+pub use protocol::{Protocol, SeedResult, SeedRun};
 
 /// Mean and population standard deviation (NumPy's `std`) of the seeds' AP and ROC-AUC.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

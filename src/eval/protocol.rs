@@ -3,25 +3,11 @@
 use std::time::Instant;
 
 use candle_core::Device;
-use gnsm_data::{labels_of, paper_split, Schema, Split, Table};
+use gnsm_data::{labels_of, paper_split, Schema, Split, Table, VocabularyRule};
 use gnsm_models::TrainEvent;
 use serde::{Deserialize, Serialize};
 
 use crate::{Gnsm, GnsmConfig, GnsmError};
-
-/// Which rows the one-hot vocabulary (and continuous statistics) are fitted on.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum VocabularyRule {
-    /// Train + validation inliers: nothing from the test rows leaks into the encoder; unseen
-    /// test values land in the reserved slot. The default for user data.
-    #[default]
-    TrainVal,
-    /// Every inlier (label 0) row, as the reference code does for six of the seven datasets.
-    AllInliers,
-    /// Every row, as the reference does for probe.
-    AllRows,
-}
 
 /// One seed's outcome.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -81,7 +67,8 @@ pub struct SeedRun {
 /// ```no_run
 /// use candle_core::Device;
 /// use gnsm::data::{default_data_dir, PaperDataset};
-/// use gnsm::eval::{Protocol, VocabularyRule};
+/// use gnsm::data::VocabularyRule;
+/// use gnsm::eval::Protocol;
 /// use gnsm::GnsmConfig;
 /// let data = PaperDataset::Cmc.load(&default_data_dir().unwrap())?;
 /// let protocol = Protocol::new(&data.schema, &data.table, 42, VocabularyRule::AllInliers)?;
@@ -119,13 +106,13 @@ impl<'a> Protocol<'a> {
             )));
         }
         let split = paper_split(&labels, seed);
-        let vocabulary: Vec<usize> = match rule {
-            VocabularyRule::TrainVal => split.train.iter().chain(&split.val).copied().collect(),
-            VocabularyRule::AllInliers => (0..labels.len()).filter(|&i| !labels[i]).collect(),
-            VocabularyRule::AllRows => (0..labels.len()).collect(),
-        };
+        let fitting: Vec<usize> = split.train.iter().chain(&split.val).copied().collect();
         let mut fitted = schema.clone();
-        fitted.fit(table, &vocabulary)?;
+        fitted.fit_with(
+            table,
+            &rule.rows(&labels, &fitting),
+            &rule.statistics_rows(&labels, &fitting),
+        )?;
         Ok(Self {
             table,
             seed,

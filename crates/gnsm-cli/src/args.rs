@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use gnsm::data::{CsvOptions, SchemaOptions};
-use gnsm::{GnsmConfig, TrainOverrides};
+use gnsm::{GnsmConfig, ScoreMethod, TrainOverrides};
 
 /// How the file's columns are read.
 #[derive(Args, Clone, Debug)]
@@ -156,6 +156,12 @@ pub fn build_config(data: &DataArgs, train: &TrainArgs, seed: u64) -> Result<Gns
             Preset::Paper => GnsmConfig::paper(),
         },
     };
+    if !train.components.is_empty() && !matches!(base.score, ScoreMethod::Msma) {
+        bail!(
+            "--components sizes the MSMA mixture, and this configuration scores by the \
+             denoising loss; add --preset paper (or a --config with \"score\": \"msma\")"
+        );
+    }
     let mut config = train.overrides().apply(base);
     config.schema = data.schema(config.schema);
     config.trainer.progress = !train.quiet;

@@ -5,11 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use candle_core::Device;
-use clap::{Args, ValueEnum};
-use gnsm::data::{Schema, Table};
-use gnsm::eval::{
-    summarize_baselines, Baseline, BaselineResult, EvalSummary, Protocol, VocabularyRule,
-};
+use clap::Args;
+use gnsm::data::{Schema, Table, VocabularyRule};
+use gnsm::eval::{summarize_baselines, Baseline, BaselineResult, EvalSummary, Protocol};
 
 use crate::args::{build_config, DataArgs, TrainArgs};
 use crate::io::{read_table, Destination};
@@ -18,17 +16,6 @@ use crate::score::describe;
 /// The bundled demo dataset (UCI Contraceptive Method Choice as the paper uses it), built
 /// into the binary so `gnsm eval` runs wherever the binary is.
 const BUNDLED_CMC: &[u8] = include_bytes!("../data/cmc.csv");
-
-/// Rows the encoder's vocabulary is fitted on.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum Vocabulary {
-    /// Train + validation inliers.
-    TrainVal,
-    /// Every inlier row, as the reference code for most datasets.
-    AllInliers,
-    /// Every row, as the reference code for probe.
-    AllRows,
-}
 
 /// `gnsm eval` options.
 #[derive(Args, Debug)]
@@ -43,9 +30,10 @@ pub struct EvalArgs {
     /// Number of seeds, starting at 42 as the paper (at least 1).
     #[arg(long, default_value_t = 5)]
     pub seeds: u64,
-    /// Rows the encoder's vocabulary is fitted on.
-    #[arg(long, value_enum, default_value_t = Vocabulary::TrainVal)]
-    pub vocabulary: Vocabulary,
+    /// Rows the encoder's vocabulary is fitted on: train-val (the fitting rows), all-inliers
+    /// or all-rows (the reference's rules).
+    #[arg(long, default_value = "train-val")]
+    pub vocabulary: VocabularyRule,
     /// Write a JSON report here (`-` for standard output).
     #[arg(long)]
     pub report: Option<PathBuf>,
@@ -95,11 +83,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         }
     }
     let schema = Schema::infer(&table, &config.schema)?;
-    let rule = match args.vocabulary {
-        Vocabulary::TrainVal => VocabularyRule::TrainVal,
-        Vocabulary::AllInliers => VocabularyRule::AllInliers,
-        Vocabulary::AllRows => VocabularyRule::AllRows,
-    };
+    let rule = args.vocabulary;
     // Human output goes to stderr when the report takes standard output.
     let mut say: Box<dyn Write> = if report.as_ref().is_some_and(Destination::is_stdout) {
         Box::new(std::io::stderr())

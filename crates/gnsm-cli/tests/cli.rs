@@ -33,7 +33,7 @@ fn fit_score_and_eval() {
     // One `--components` value fixes the mixture size (the default chooses among 3,5,7,9).
     let mut args = vec!["fit", data, "--out", model, "--label", "label"];
     args.extend(small);
-    args.extend(["--components", "2"]);
+    args.extend(["--preset", "paper", "--components", "2"]);
     let out = gnsm(&args);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("fitted on"), "{}", text(&out));
@@ -144,6 +144,11 @@ fn errors_a_shell_user_can_act_on() {
         msg.contains("line 2") && msg.contains("\"a\"") && msg.contains("\"v"),
         "{msg}"
     );
+
+    // A mixture size for a score that has no mixture: refused, not ignored.
+    let out = gnsm(&["fit", data, "--out", out_model, "--components", "2"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("--preset paper"), "{}", text(&out));
 
     // Evaluation without labels.
     let nolabel = dir.join("nolabel.csv");

@@ -129,6 +129,8 @@ fn bad_arguments_and_outputs_fail_before_reading_the_data() {
             vec![
                 "--out".into(),
                 s(&dir.path().join("m.gnsm")).into(),
+                "--preset".into(),
+                "paper".into(),
                 "--components".into(),
                 "0".into(),
             ],
@@ -183,6 +185,8 @@ fn bad_arguments_and_outputs_fail_before_reading_the_data() {
         "/dev/null",
         "--label",
         "label",
+        "--preset",
+        "paper",
         "--components",
         "5000",
     ];
@@ -329,6 +333,8 @@ fn crlf_lines_bad_values_labels_and_spreadsheet_safety() {
         "/dev/null",
         "--label",
         "label",
+        "--preset",
+        "paper",
         "--components",
         "2",
     ];
@@ -355,6 +361,8 @@ fn crlf_lines_bad_values_labels_and_spreadsheet_safety() {
         s(&wide_model),
         "--continuous",
         "w",
+        "--preset",
+        "paper",
         "--components",
         "2",
     ];
@@ -399,6 +407,8 @@ fn crlf_lines_bad_values_labels_and_spreadsheet_safety() {
         s(&hostile),
         "--out",
         s(&hostile_model),
+        "--preset",
+        "paper",
         "--components",
         "2",
     ];

@@ -1,21 +1,5 @@
 //! Safe file output: whole files replaced atomically, special files written in place, and
-//! inputs never overwritten.
-//!
-//! The one writer of the workspace. Every model, schema, report and score file goes through
-//! [`OutputFile`], so they share its guarantees:
-//! - a regular destination (or a new one) is written to a temporary file in the same
-//!   directory, flushed to disk, renamed over the destination and the directory flushed: a
-//!   crash leaves the old file or the new one, never half of one;
-//! - the temporary file is named `.<name>.gnsm-tmp-<pid>-<n>`, removed on every error, and a
-//!   leftover one (from a process that was killed) is removed by the next write to the same
-//!   destination;
-//! - a new file gets the usual permissions (`0666` less the umask); a replaced file keeps its
-//!   mode;
-//! - a destination that exists and is not a regular file (a FIFO, a device such as
-//!   `/dev/null`, `/dev/stdout`, or a symlink to one) is opened and written in place, in
-//!   order: renaming over it would replace the device with a file;
-//! - a destination that is a directory, or lies in a directory that does not exist, is an
-//!   error before anything is written ([`OutputFile::check`] tells before any expensive work).
+//! inputs never overwritten (see [`OutputFile`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -38,7 +22,23 @@ pub enum OutputKind {
     InPlace,
 }
 
-/// A file being written: see the [module documentation](self) for the guarantees.
+/// A file being written.
+///
+/// The one writer of the workspace. Every model, schema, report and score file goes through
+/// this type, so they share its guarantees:
+/// - a regular destination (or a new one) is written to a temporary file in the same
+///   directory, flushed to disk, renamed over the destination and the directory flushed: a
+///   crash leaves the old file or the new one, never half of one;
+/// - the temporary file is named `.<name>.gnsm-tmp-<pid>-<n>`, removed on every error, and a
+///   leftover one (from a process that was killed) is removed by the next write to the same
+///   destination;
+/// - a new file gets the usual permissions (`0666` less the umask); a replaced file keeps its
+///   mode;
+/// - a destination that exists and is not a regular file (a FIFO, a device such as
+///   `/dev/null`, `/dev/stdout`, or a symlink to one) is opened and written in place, in
+///   order: renaming over it would replace the device with a file;
+/// - a destination that is a directory, or lies in a directory that does not exist, is an
+///   error before anything is written ([`OutputFile::check`] tells before any expensive work).
 ///
 /// ```
 /// use std::io::Write;

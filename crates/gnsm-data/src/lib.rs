@@ -41,9 +41,9 @@ pub use encode::{labels_of, rows_with_label, Encoded, Encoding};
 pub use error::DataError;
 pub use io::{same_file, OutputFile, OutputKind};
 pub use read::{Column, CsvOptions, Table};
-pub use registry::{default_data_dir, PaperData, PaperDataset, Vocabulary};
+pub use registry::{default_data_dir, PaperData, PaperDataset};
 pub use schema::{
     ColumnKind, ColumnSchema, LabelSpec, MissingContinuous, Schema, SchemaOptions, UnseenPolicy,
     SCHEMA_VERSION, UNSEEN_CATEGORY,
 };
-pub use split::{paper_split, split_sizes, Split};
+pub use split::{paper_split, split_sizes, Split, VocabularyRule};

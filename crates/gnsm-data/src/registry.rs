@@ -1,16 +1,6 @@
 use std::path::{Path, PathBuf};
 
-use crate::encode::rows_with_label;
-use crate::{CsvOptions, DataError, Schema, SchemaOptions, Table, UnseenPolicy};
-
-/// Where the encoder's vocabulary comes from in the reference code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Vocabulary {
-    /// All inlier (label 0) rows — every dataset but probe.
-    Inliers,
-    /// All rows — probe, where 24 `service` and 3 `flag` values occur only in anomalies.
-    AllRows,
-}
+use crate::{CsvOptions, DataError, Schema, SchemaOptions, Table, UnseenPolicy, VocabularyRule};
 
 /// The seven datasets of the paper's Table 2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -98,11 +88,12 @@ impl PaperDataset {
         }
     }
 
-    /// Where the reference fits its one-hot vocabulary.
-    pub fn vocabulary(self) -> Vocabulary {
+    /// Where the reference fits its one-hot vocabulary: every row for probe (24 `service` and
+    /// 3 `flag` values occur only in its anomalies), every inlier for the others.
+    pub fn vocabulary(self) -> VocabularyRule {
         match self {
-            Self::Probe => Vocabulary::AllRows,
-            _ => Vocabulary::Inliers,
+            Self::Probe => VocabularyRule::AllRows,
+            _ => VocabularyRule::AllInliers,
         }
     }
 
@@ -187,24 +178,9 @@ impl PaperDataset {
             ..Default::default()
         };
         let mut schema = Schema::infer(&table, &options)?;
-        let inliers = rows_with_label(&schema, &table, false)?;
-        // Continuous statistics always come from the inliers; the vocabulary of probe from
-        // every row. Fitting on all rows first and then re-fitting the continuous columns on
-        // the inliers gives exactly that.
-        match self.vocabulary() {
-            Vocabulary::Inliers => schema.fit(&table, &inliers)?,
-            Vocabulary::AllRows => {
-                let all: Vec<usize> = (0..table.rows()).collect();
-                let mut on_inliers = schema.clone();
-                on_inliers.fit(&table, &inliers)?;
-                schema.fit(&table, &all)?;
-                for (col, fitted) in schema.columns.iter_mut().zip(&on_inliers.columns) {
-                    col.mean = fitted.mean;
-                    col.std = fitted.std;
-                }
-            }
-        }
         let labels = crate::encode::labels_of(&schema, &table)?;
+        let inliers: Vec<usize> = (0..labels.len()).filter(|&r| !labels[r]).collect();
+        schema.fit_with(&table, &self.vocabulary().rows(&labels, &inliers), &inliers)?;
         Ok(PaperData {
             dataset: self,
             table,

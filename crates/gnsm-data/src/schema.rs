@@ -154,7 +154,7 @@ pub struct LabelSpec {
 /// // 1 continuous + colour {blue, red} + the reserved unseen slot.
 /// assert_eq!((layout.continuous(), layout.groups()), (1, &[3][..]));
 /// let encoded = schema.encode(&table)?;
-/// assert_eq!(encoded.labels, Some(vec![false, false, true]));
+/// assert_eq!(gnsm_data::labels_of(&schema, &table)?, vec![false, false, true]);
 /// assert_eq!(schema.decode_row(encoded.row(2))?, vec!["2", "red"]);
 /// # Ok::<(), gnsm_data::DataError>(())
 /// ```
@@ -343,6 +343,28 @@ impl Schema {
         self.fitted = true;
         // Surface layout errors (a group of one category) at fit time.
         self.layout()?;
+        Ok(())
+    }
+
+    /// Fit the vocabularies on `vocabulary` rows and the continuous statistics on
+    /// `statistics` rows (an evaluation may take its vocabulary from every row but must
+    /// standardise with inlier statistics).
+    ///
+    /// # Errors
+    /// As [`Schema::fit`].
+    pub fn fit_with(
+        &mut self,
+        table: &Table,
+        vocabulary: &[usize],
+        statistics: &[usize],
+    ) -> Result<(), DataError> {
+        let mut on_statistics = self.clone();
+        on_statistics.fit(table, statistics)?;
+        self.fit(table, vocabulary)?;
+        for (col, fitted) in self.columns.iter_mut().zip(&on_statistics.columns) {
+            col.mean = fitted.mean;
+            col.std = fitted.std;
+        }
         Ok(())
     }
 

@@ -52,3 +52,61 @@ pub fn paper_split(labels: &[bool], seed: u64) -> Split {
         test,
     }
 }
+
+/// Which rows an evaluation fits the encoder's vocabulary on. Continuous statistics always
+/// come from inliers only: the fitting rows under [`VocabularyRule::TrainVal`], every inlier
+/// otherwise.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VocabularyRule {
+    /// Train + validation inliers: nothing from the test rows leaks into the encoder; unseen
+    /// test values land in the reserved slot. The default for user data.
+    #[default]
+    TrainVal,
+    /// Every inlier (label 0) row, as the reference code does for six of the seven datasets.
+    AllInliers,
+    /// Every row, as the reference does for probe.
+    AllRows,
+}
+
+impl VocabularyRule {
+    /// The rows the vocabulary is fitted on, given the per-row labels and the fitting rows
+    /// (train + validation).
+    pub fn rows(self, labels: &[bool], fitting: &[usize]) -> Vec<usize> {
+        match self {
+            Self::TrainVal => fitting.to_vec(),
+            Self::AllInliers => (0..labels.len()).filter(|&i| !labels[i]).collect(),
+            Self::AllRows => (0..labels.len()).collect(),
+        }
+    }
+
+    /// The rows continuous statistics are fitted on.
+    pub fn statistics_rows(self, labels: &[bool], fitting: &[usize]) -> Vec<usize> {
+        match self {
+            Self::TrainVal => fitting.to_vec(),
+            Self::AllInliers | Self::AllRows => (0..labels.len()).filter(|&i| !labels[i]).collect(),
+        }
+    }
+}
+
+impl std::str::FromStr for VocabularyRule {
+    type Err = crate::DataError;
+
+    /// `train-val`, `all-inliers` or `all-rows`.
+    ///
+    /// ```
+    /// use gnsm_data::VocabularyRule;
+    /// assert_eq!("all-rows".parse::<VocabularyRule>()?, VocabularyRule::AllRows);
+    /// # Ok::<(), gnsm_data::DataError>(())
+    /// ```
+    fn from_str(s: &str) -> Result<Self, crate::DataError> {
+        match s {
+            "train-val" => Ok(Self::TrainVal),
+            "all-inliers" => Ok(Self::AllInliers),
+            "all-rows" => Ok(Self::AllRows),
+            other => Err(crate::DataError::Dataset(format!(
+                "unknown vocabulary rule {other:?}; one of train-val, all-inliers, all-rows"
+            ))),
+        }
+    }
+}

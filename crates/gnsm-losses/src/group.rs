@@ -28,8 +28,7 @@ pub enum GroupStrategy {
 ///
 /// Results of [`GroupSoftmax::log_softmax`] come in the strategy's *native* layout:
 /// (B, groups, K_max) for [`GroupStrategy::Padded`], (B, categorical width) for
-/// [`GroupStrategy::Narrow`]; [`GroupSoftmax::arrange_host`] puts host-side targets in the
-/// same layout and [`GroupSoftmax::to_flat`] brings a native tensor back.
+/// [`GroupStrategy::Narrow`]; the losses arrange host-side targets in the same layout.
 #[derive(Debug, Clone)]
 pub struct GroupSoftmax {
     layout: FeatureLayout,
@@ -133,7 +132,7 @@ impl GroupSoftmax {
     }
 
     /// Shape of the native layout for `rows` rows.
-    pub fn native_dims(&self, rows: usize) -> Vec<usize> {
+    pub(crate) fn native_dims(&self, rows: usize) -> Vec<usize> {
         match &self.padded {
             Some(p) => vec![rows, self.layout.n_groups(), p.k_max],
             None => vec![rows, self.layout.categorical_width()],
@@ -145,7 +144,7 @@ impl GroupSoftmax {
     ///
     /// # Errors
     /// [`LossError::Shape`] when `flat` is not rows × categorical width.
-    pub fn arrange_host(
+    pub(crate) fn arrange_host(
         &self,
         flat: &[f32],
         rows: usize,
@@ -201,7 +200,7 @@ impl GroupSoftmax {
     ///
     /// # Errors
     /// [`LossError::Shape`] for an output of the wrong width, or a candle error.
-    pub fn log_softmax_output(&self, output: &Tensor) -> Result<Tensor, LossError> {
+    pub(crate) fn log_softmax_output(&self, output: &Tensor) -> Result<Tensor, LossError> {
         self.check_output(output)?;
         self.log_softmax_from(output, self.layout.continuous())
     }
@@ -257,7 +256,7 @@ impl GroupSoftmax {
     ///
     /// # Errors
     /// A candle error for a tensor that is not in the native layout.
-    pub fn to_flat(&self, native: &Tensor) -> Result<Tensor, LossError> {
+    pub(crate) fn to_flat(&self, native: &Tensor) -> Result<Tensor, LossError> {
         match &self.padded {
             Some(_) if self.layout.n_groups() == 0 => Ok(native.clone()),
             Some(p) => {

@@ -52,15 +52,6 @@ impl Default for TabResNetConfig {
 }
 
 impl TabResNetConfig {
-    /// A small network for CPU training (width 256, 4 blocks).
-    pub fn small() -> Self {
-        Self {
-            width: 256,
-            depth: 4,
-            ..Self::default()
-        }
-    }
-
     /// Check the settings.
     ///
     /// # Errors

@@ -43,8 +43,4 @@ pub enum NoiseError {
         /// Why it is invalid.
         reason: &'static str,
     },
-    /// An error from candle while building tensors.
-    #[cfg(feature = "candle")]
-    #[error(transparent)]
-    Candle(#[from] candle_core::Error),
 }

@@ -3,8 +3,7 @@
 //! This crate is the noise half of Gumbel Noise Score Matching (GNSM, Mahmood, Oliva &
 //! Styner): it perturbs log-one-hot encoded categorical features with ExpConcrete noise (and
 //! continuous features with Gaussian noise), and gives the closed-form scores that a network
-//! learns to match. The core works on plain slices and needs no deep-learning framework; the
-//! default feature `candle` adds batched versions that produce candle tensors.
+//! learns to match. It works on plain slices and needs no deep-learning framework.
 //!
 //! | piece | what it is |
 //! |---|---|
@@ -43,8 +42,6 @@ mod error;
 mod layout;
 mod perturb;
 mod schedule;
-#[cfg(feature = "candle")]
-pub mod tensor;
 
 pub use bank::NoiseBank;
 pub use concrete::{

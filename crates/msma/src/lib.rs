@@ -32,12 +32,12 @@
 
 mod detector;
 mod error;
-pub mod gmm;
+mod gmm;
 mod matrix;
-pub mod metrics;
+mod metrics;
 mod scaler;
 pub mod segmentation;
-pub mod select;
+mod select;
 
 pub use detector::{Detector, Fit, Msma, MsmaParams};
 pub use error::MsmaError;

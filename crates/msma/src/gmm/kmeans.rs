@@ -73,7 +73,7 @@ fn kmeans_plus_plus(x: &Matrix, k: usize, rng: &mut Xoshiro256PlusPlus) -> Vec<f
 /// from its center.
 ///
 /// Requires `1 <= k <= x.rows()`.
-pub fn kmeans_labels(x: &Matrix, k: usize, max_iter: usize, seed: u64) -> Vec<usize> {
+pub(crate) fn kmeans_labels(x: &Matrix, k: usize, max_iter: usize, seed: u64) -> Vec<usize> {
     let (n, d) = (x.rows(), x.cols());
     assert!(k >= 1 && k <= n, "kmeans_labels needs 1 <= k <= rows");
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);

@@ -14,4 +14,3 @@ mod linalg;
 
 pub use algorithm::{FitReport, GaussianMixture};
 pub use hyperparams::GmmParams;
-pub use kmeans::kmeans_labels;
