@@ -26,15 +26,14 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use clap::Parser;
-use gnsm::data::segmentation::{
-    read_label_png, write_label_png, write_rgb_png, SegmentationLayout, SegmentationPair,
-};
 use gnsm::data::{default_data_dir, OutputFile};
 use gnsm::models::UNetModel;
-use gnsm::msma::segmentation::{dice, pearson, spearman, surface_metrics};
 use gnsm::msma::{Detector, Fit, MsmaParams, SelectionParams};
-use gnsm::segmentation::{
-    fill_void, MaskScoreConfig, MaskScorer, Segmenter, SegmenterConfig, StepSettings,
+use gnsm_segmentation::image::{read_label_png, write_label_png, write_rgb_png};
+use gnsm_segmentation::metrics::{dice, pearson, spearman, surface_metrics};
+use gnsm_segmentation::{
+    fill_void, LoopConfig, MaskScoreConfig, MaskScorer, SegmentationLayout, SegmentationPair,
+    Segmenter, SegmenterConfig,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
@@ -185,7 +184,7 @@ fn main() -> Result<()> {
             &device,
         )?;
         let progress = bar(last, "segmenter");
-        let settings = StepSettings {
+        let settings = LoopConfig {
             steps: last,
             batch_size: 8,
             lr: 3e-3,
@@ -197,9 +196,11 @@ fn main() -> Result<()> {
             if missing.contains(&step) {
                 let (masks, entropy) = model.predict(&test_refs, 16)?;
                 let dir = pred_dir(step);
-                std::fs::create_dir_all(&dir).map_err(|source| gnsm::GnsmError::Io {
-                    path: dir.display().to_string(),
-                    source,
+                std::fs::create_dir_all(&dir).map_err(|source| {
+                    gnsm_segmentation::SegmentationError::Io {
+                        path: dir.display().to_string(),
+                        source,
+                    }
                 })?;
                 for (p, m) in test.iter().zip(&masks) {
                     write_label_png(
@@ -211,7 +212,7 @@ fn main() -> Result<()> {
                     )?;
                 }
                 let json = serde_json::to_vec(&entropy)
-                    .map_err(|e| gnsm::GnsmError::Invalid(e.to_string()))?;
+                    .map_err(|e| gnsm_segmentation::SegmentationError::Invalid(e.to_string()))?;
                 OutputFile::write_bytes(dir.join("entropy.json"), &json)?;
             }
             Ok(())
@@ -252,7 +253,7 @@ fn main() -> Result<()> {
         let start = Instant::now();
         let progress = bar(args.steps, "score model");
         progress.set_position(done as u64);
-        let settings = StepSettings {
+        let settings = LoopConfig {
             steps: args.steps,
             batch_size: args.batch_size,
             lr: args.lr,
@@ -270,7 +271,7 @@ fn main() -> Result<()> {
             if step % args.save_every == 0 || step == args.steps {
                 s.model().save(&weights)?;
                 let json = serde_json::to_vec(&step)
-                    .map_err(|e| gnsm::GnsmError::Invalid(e.to_string()))?;
+                    .map_err(|e| gnsm_segmentation::SegmentationError::Invalid(e.to_string()))?;
                 OutputFile::write_bytes(&state, &json)?;
             }
             Ok(())

@@ -1,5 +1,5 @@
 //! Training and inference speed of the tab-ResNet on CPU against PyTorch, same shapes and
-//! thread count, in the same run (REFERENCE.md §3 "Speed anchor").
+//! thread count, in the same run (`docs/benchmarks.md`).
 //!
 //! ```sh
 //! RAYON_NUM_THREADS=2 cargo run --release --example train_speed [-- --quick | --large] [--fused-only]

@@ -12,7 +12,7 @@ use crate::GnsmError;
 /// Everything that defines a GNSM fit.
 ///
 /// [`GnsmConfig::default`] is the detector this library recommends, the same for every
-/// table: a width-256, 4-block tab-ResNet trained for 2000 steps of 256 rows (at least 24
+/// table: a width-256, 4-block tab-ResNet trained for 4000 steps of 256 rows (at least 24
 /// passes over the training rows, at most 8 minutes), scored by its expected denoising loss
 /// with the frequency prior ([`ScoreMethod::DenoisingLoss`]). [`GnsmConfig::paper`] is the
 /// reference pipeline (MSMA on score norms) as the Table 2 reproduction runs it. A
@@ -57,7 +57,7 @@ impl Default for GnsmConfig {
                 ..TabResNetConfig::default()
             },
             trainer: TrainerConfig {
-                steps: 2000,
+                steps: 4000,
                 batch_size: 256,
                 eval_every: 500,
                 lr: 1e-3,
@@ -108,7 +108,7 @@ impl GnsmConfig {
     ///
     /// ```
     /// let config = gnsm::GnsmConfig::default();
-    /// assert_eq!(config.training_steps(1_000), 2000);
+    /// assert_eq!(config.training_steps(1_000), 4000);
     /// assert_eq!(config.training_steps(224_000), 21_000); // 24 passes of 256-row steps
     /// ```
     pub fn training_steps(&self, train_rows: usize) -> usize {

@@ -27,7 +27,6 @@ mod error;
 pub mod eval;
 mod explain;
 mod scorer;
-pub mod segmentation;
 
 pub use config::{GnsmConfig, TrainOverrides};
 pub use density::{DenoisingParams, ScoreMethod};

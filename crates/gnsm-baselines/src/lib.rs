@@ -6,7 +6,7 @@
 //! - [`Ecod`] (Li et al. 2022): per-column empirical tail probabilities, no parameters.
 //! - [`GmmDetector`]: a full-covariance Gaussian mixture (msma's EM) whose component count is
 //!   chosen by validation log-likelihood. On the one-hot rows of Bank and CMC it beats the
-//!   paper's GNSM (REFERENCE.md §3).
+//!   paper's GNSM (`docs/results/table2.md`).
 //!
 //! All three implement msma's [`Fit`](msma::Fit) / [`Detector`](msma::Detector) traits on an
 //! f64 [`msma::Matrix`], higher score = more anomalous. Feed them gnsm-data's plain

@@ -96,7 +96,7 @@ impl GmmDetectorParams {
 
     /// Choose the component count by mean log-likelihood of `validation` under a mixture
     /// fitted on `train`, then refit that count on `train` and `validation` together (the
-    /// protocol of REFERENCE.md §3: every model fitted on train + val).
+    /// paper's protocol: every model fitted on train + val).
     ///
     /// # Errors
     /// [`BaselineError::InvalidParameter`] for bad settings, [`BaselineError::Width`] when the

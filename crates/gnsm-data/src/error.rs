@@ -13,14 +13,6 @@ pub enum DataError {
         /// The cause.
         source: std::io::Error,
     },
-    /// An image or label file that cannot be used.
-    #[error("{path}: {reason}")]
-    Image {
-        /// The file.
-        path: String,
-        /// Why.
-        reason: String,
-    },
     /// A gzip stream that is corrupt or truncated.
     #[error("{path}: corrupt or truncated gzip stream near line {line}: {message}")]
     Gzip {

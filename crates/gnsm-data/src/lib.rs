@@ -34,7 +34,6 @@ mod io;
 mod read;
 mod registry;
 mod schema;
-pub mod segmentation;
 mod split;
 
 pub use encode::{labels_of, rows_with_label, Encoded, Encoding};

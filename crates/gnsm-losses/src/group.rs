@@ -15,7 +15,7 @@ pub enum GroupStrategy {
     /// [`PAD_LOGIT`]) and take one softmax over the last axis: a fixed handful of ops
     /// whatever the number of groups, but candle's CPU `index_select` and its `index_add`
     /// backward make it 3.7× slower than [`GroupStrategy::Narrow`] on census
-    /// (`benches/losses.rs`).
+    /// (`crates/gnsm-losses/benches/losses.rs`).
     Padded,
     /// Narrow out each group and take its softmax: no padding, ~6 ops per group. The
     /// fastest on CPU, hence the default.

@@ -15,7 +15,7 @@
 //!
 //! candle 0.11's `scatter_add` and `softmax_last_dim` have no correct backward, so the group
 //! softmax never uses them: it narrows each group ([`GroupStrategy::Narrow`], the default,
-//! 3.7× faster on a census batch in `benches/losses.rs`) or gathers the groups into a padded
+//! 3.7× faster on a census batch in this crate's `benches/losses.rs`) or gathers the groups into a padded
 //! (B, groups, K_max) block with a large negative mask ([`GroupStrategy::Padded`]).
 //!
 //! ```

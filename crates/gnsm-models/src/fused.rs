@@ -1,6 +1,6 @@
 //! In-place fused CPU kernels for the optimizer and the EMA (candle `InplaceOp`s): one pass
 //! over each buffer instead of a chain of tensor ops that allocates several full-size
-//! temporaries per parameter per step (REFERENCE.md §4).
+//! temporaries per parameter per step (candle's optimizers do the latter).
 
 use candle_core::{CpuStorage, InplaceOp1, InplaceOp2, InplaceOp3, Layout, Result, Tensor};
 

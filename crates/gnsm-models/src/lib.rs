@@ -15,7 +15,7 @@
 //!   keeping, early stopping, a time budget, atomic checkpoints with exact resume, a progress
 //!   bar, an event hook and a CSV loss log.
 //!
-//! candle traps avoided (REFERENCE.md §4): LayerNorm is written from tensor ops (the fused
+//! candle traps avoided: LayerNorm is written from tensor ops (the fused
 //! one has no backward), softmaxes never use `softmax_last_dim`, and every random draw comes
 //! from a seeded host RNG.
 

@@ -36,7 +36,6 @@ mod gmm;
 mod matrix;
 mod metrics;
 mod scaler;
-pub mod segmentation;
 mod select;
 
 pub use detector::{Detector, Fit, Msma, MsmaParams};
@@ -46,5 +45,5 @@ pub use matrix::Matrix;
 pub use metrics::{average_precision, precision_recall_curve, roc_auc, roc_curve};
 pub use scaler::StandardScaler;
 pub use select::{
-    select_components, CandidateScore, Selection, SelectionCriterion, SelectionParams,
+    quantile, select_components, CandidateScore, Selection, SelectionCriterion, SelectionParams,
 };

@@ -73,7 +73,12 @@ pub struct Selection {
     pub candidates: Vec<CandidateScore>,
 }
 
-/// The `q`-quantile with linear interpolation (NumPy's default).
+/// The `q`-quantile with linear interpolation (NumPy's default); NaN for no values.
+///
+/// ```
+/// // np.quantile([4, 1, 3, 2, 10], 0.95) = 8.8
+/// assert!((msma::quantile(&[4.0, 1.0, 3.0, 2.0, 10.0], 0.95) - 8.8).abs() < 1e-12);
+/// ```
 pub fn quantile(values: &[f64], q: f64) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);

@@ -56,6 +56,22 @@ impl AdamW {
         self.t
     }
 
+    /// The factor that clips gradients of global norm `norm` to at most `max` (`None`: no
+    /// clipping), to pass to [`AdamW::step`].
+    ///
+    /// ```
+    /// use gnsm_models::AdamW;
+    /// assert_eq!(AdamW::clip_scale(0.5, Some(1.0)), 1.0);
+    /// assert!((AdamW::clip_scale(4.0, Some(1.0)) - 0.25).abs() < 1e-6);
+    /// assert_eq!(AdamW::clip_scale(4.0, None), 1.0);
+    /// ```
+    pub fn clip_scale(norm: f64, max: Option<f64>) -> f64 {
+        match max {
+            Some(max) if norm > max => max / (norm + 1e-6),
+            _ => 1.0,
+        }
+    }
+
     /// The global L2 norm of the gradients of the parameters (missing gradients count 0).
     ///
     /// # Errors

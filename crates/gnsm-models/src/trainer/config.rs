@@ -21,6 +21,33 @@ pub enum LrSchedule {
     },
 }
 
+impl LrSchedule {
+    /// The rate at `step` (0-based) of a `steps`-step run from base rate `lr`, after
+    /// `warmup` steps of linear warm-up (any training loop's schedule, not only
+    /// [`Trainer`](crate::Trainer)'s).
+    ///
+    /// ```
+    /// use gnsm_models::LrSchedule;
+    /// let cosine = LrSchedule::Cosine { min_lr: 0.0 };
+    /// assert_eq!(cosine.rate(1.0, 0, 10, 0), 1.0);
+    /// assert!((cosine.rate(1.0, 0, 10, 5) - 0.5).abs() < 1e-12);
+    /// assert_eq!(LrSchedule::Constant.rate(0.1, 2, 10, 0), 0.05); // warm-up
+    /// ```
+    pub fn rate(&self, lr: f64, warmup: usize, steps: usize, step: usize) -> f64 {
+        if step < warmup {
+            return lr * (step + 1) as f64 / warmup as f64;
+        }
+        match *self {
+            LrSchedule::Constant => lr,
+            LrSchedule::Cosine { min_lr } => {
+                let span = steps.saturating_sub(warmup).max(1) as f64;
+                let t = ((step - warmup) as f64 / span).min(1.0);
+                min_lr + 0.5 * (lr - min_lr) * (1.0 + (std::f64::consts::PI * t).cos())
+            }
+        }
+    }
+}
+
 /// What to do when a loss or gradient is NaN or infinite.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -193,16 +220,7 @@ impl TrainerConfig {
 
     /// The learning rate at `step` (0-based): linear warm-up, then the schedule.
     pub fn lr_at(&self, step: usize) -> f64 {
-        if step < self.warmup_steps {
-            return self.lr * (step + 1) as f64 / self.warmup_steps as f64;
-        }
-        match self.schedule {
-            LrSchedule::Constant => self.lr,
-            LrSchedule::Cosine { min_lr } => {
-                let span = self.steps.saturating_sub(self.warmup_steps).max(1) as f64;
-                let t = ((step - self.warmup_steps) as f64 / span).min(1.0);
-                min_lr + 0.5 * (self.lr - min_lr) * (1.0 + (std::f64::consts::PI * t).cos())
-            }
-        }
+        self.schedule
+            .rate(self.lr, self.warmup_steps, self.steps, step)
     }
 }

@@ -393,10 +393,7 @@ impl Trainer {
                     }
                 }
             }
-            let scale = match self.config.grad_clip {
-                Some(max) if norm > max => max / (norm + 1e-6),
-                _ => 1.0,
-            };
+            let scale = AdamW::clip_scale(norm, self.config.grad_clip);
             match (&grads, &self.cpu_step) {
                 (Some(grads), _) => self.optimizer.step(grads, lr, scale)?,
                 (None, Some(step)) => {

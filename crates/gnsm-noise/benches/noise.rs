@@ -1,6 +1,6 @@
 //! Host noise sampling throughput: categorical entries perturbed per second on one thread.
 //!
-//! `cargo bench --bench noise` (see docs/benchmarks.md for the numbers).
+//! `cargo bench -p gnsm-noise --bench noise` (see docs/benchmarks.md for the numbers).
 
 #![allow(missing_docs)] // criterion_group! generates undocumented public functions
 

@@ -2,11 +2,12 @@
 //! minutes.
 
 use candle_core::Device;
-use gnsm::data::segmentation::SegmentationPair;
-use gnsm::models::UNetConfig;
-use gnsm::msma::{average_precision, Detector, Fit, GmmParams, MsmaParams, SelectionParams};
-use gnsm::noise::ScheduleConfig;
-use gnsm::segmentation::{MaskScoreConfig, MaskScorer, Segmenter, SegmenterConfig, StepSettings};
+use gnsm_models::UNetConfig;
+use gnsm_noise::ScheduleConfig;
+use gnsm_segmentation::{
+    LoopConfig, MaskScoreConfig, MaskScorer, SegmentationPair, Segmenter, SegmenterConfig,
+};
+use msma::{average_precision, Detector, Fit, GmmParams, MsmaParams, SelectionParams};
 
 const H: usize = 16;
 const W: usize = 16;
@@ -53,7 +54,7 @@ fn segmenter_learns_the_shapes() {
     )
     .unwrap();
     let mut losses = Vec::new();
-    let settings = StepSettings {
+    let settings = LoopConfig {
         steps: 60,
         batch_size: 8,
         lr: 1e-2,
@@ -103,7 +104,7 @@ fn score_norms_flag_masks_that_do_not_fit_their_image() {
         },
     };
     let scorer = MaskScorer::new(&config, &Device::Cpu).unwrap();
-    let settings = StepSettings {
+    let settings = LoopConfig {
         steps: 120,
         batch_size: 8,
         lr: 5e-3,

@@ -6,12 +6,17 @@
 //! both masks. Surface pixels follow MedPy: the pixels of a class that have a 4-neighbour
 //! outside it (the image border counts as outside); distances are Euclidean, in pixels.
 
-use crate::select::quantile;
-use crate::MsmaError;
+use crate::SegmentationError;
+use msma::quantile;
 
-fn check_masks(pred: &[u8], truth: &[u8], height: usize, width: usize) -> Result<(), MsmaError> {
+fn check_masks(
+    pred: &[u8],
+    truth: &[u8],
+    height: usize,
+    width: usize,
+) -> Result<(), SegmentationError> {
     if pred.len() != height * width || truth.len() != height * width {
-        return Err(MsmaError::Shape {
+        return Err(SegmentationError::Shape {
             what: "masks",
             expected: format!("{height} × {width} = {} pixels each", height * width),
             got: format!("prediction {}, truth {}", pred.len(), truth.len()),
@@ -24,18 +29,18 @@ fn check_masks(pred: &[u8], truth: &[u8], height: usize, width: usize) -> Result
 /// the prediction or the truth (non-void pixels only); 1 when neither has any.
 ///
 /// ```
-/// use msma::segmentation::dice;
+/// use gnsm_segmentation::metrics::dice;
 /// // Truth: left half class 1; prediction: one column of it missed.
 /// let truth = [1, 1, 0, 0, 1, 1, 0, 0];
 /// let pred = [1, 0, 0, 0, 1, 0, 0, 0];
 /// // class 1: 2·2/(2+4) = 2/3; class 0: 2·4/(6+4) = 4/5.
 /// let d = dice(&pred, &truth, 2, 4, 2, 255)?;
 /// assert!((d - (2.0 / 3.0 + 0.8) / 2.0).abs() < 1e-12);
-/// # Ok::<(), msma::MsmaError>(())
+/// # Ok::<(), gnsm_segmentation::SegmentationError>(())
 /// ```
 ///
 /// # Errors
-/// [`MsmaError::Shape`] when a mask has the wrong number of pixels.
+/// [`SegmentationError::Shape`] when a mask has the wrong number of pixels.
 pub fn dice(
     pred: &[u8],
     truth: &[u8],
@@ -43,7 +48,7 @@ pub fn dice(
     width: usize,
     classes: usize,
     void: u8,
-) -> Result<f64, MsmaError> {
+) -> Result<f64, SegmentationError> {
     check_masks(pred, truth, height, width)?;
     let mut both = vec![0usize; classes];
     let mut in_pred = vec![0usize; classes];
@@ -207,7 +212,7 @@ pub struct SurfaceMetrics {
 /// both are 0.
 ///
 /// ```
-/// use msma::segmentation::surface_metrics;
+/// use gnsm_segmentation::metrics::surface_metrics;
 /// // One pixel of class 1 at (0, 0) in the truth, at (3, 4) in the prediction; the rest 0.
 /// let mut truth = vec![0u8; 5 * 5];
 /// let mut pred = truth.clone();
@@ -216,11 +221,11 @@ pub struct SurfaceMetrics {
 /// let m = surface_metrics(&pred, &truth, 5, 5, 2, 255)?;
 /// // Class 1: every distance is 5. Class 0 differs from the full frame by one pixel each.
 /// assert!(m.msd > 0.0 && m.hd95 >= m.msd);
-/// # Ok::<(), msma::MsmaError>(())
+/// # Ok::<(), gnsm_segmentation::SegmentationError>(())
 /// ```
 ///
 /// # Errors
-/// [`MsmaError::Shape`] when a mask has the wrong number of pixels.
+/// [`SegmentationError::Shape`] when a mask has the wrong number of pixels.
 pub fn surface_metrics(
     pred: &[u8],
     truth: &[u8],
@@ -228,7 +233,7 @@ pub fn surface_metrics(
     width: usize,
     classes: usize,
     void: u8,
-) -> Result<SurfaceMetrics, MsmaError> {
+) -> Result<SurfaceMetrics, SegmentationError> {
     check_masks(pred, truth, height, width)?;
     let diagonal = ((height * height + width * width) as f64).sqrt();
     let (mut msd, mut hd95, mut counted) = (0.0, 0.0, 0usize);
@@ -267,7 +272,7 @@ pub fn surface_metrics(
 /// Pearson's correlation coefficient; NaN when either input is constant or shorter than 2.
 ///
 /// ```
-/// let r = msma::segmentation::pearson(&[1.0, 2.0, 3.0], &[2.0, 4.0, 6.5]);
+/// let r = gnsm_segmentation::metrics::pearson(&[1.0, 2.0, 3.0], &[2.0, 4.0, 6.5]);
 /// assert!(r > 0.99 && r < 1.0);
 /// ```
 pub fn pearson(x: &[f64], y: &[f64]) -> f64 {
@@ -312,7 +317,7 @@ pub fn ranks(x: &[f64]) -> Vec<f64> {
 /// Spearman's rank correlation: Pearson's on average ranks.
 ///
 /// ```
-/// let rho = msma::segmentation::spearman(&[1.0, 2.0, 3.0, 4.0], &[1.0, 4.0, 9.0, 16.0]);
+/// let rho = gnsm_segmentation::metrics::spearman(&[1.0, 2.0, 3.0, 4.0], &[1.0, 4.0, 9.0, 16.0]);
 /// assert!((rho - 1.0).abs() < 1e-12);
 /// ```
 pub fn spearman(x: &[f64], y: &[f64]) -> f64 {

@@ -2,7 +2,7 @@
 //! 396 categorical + 5 continuous columns), for both group-softmax strategies and both
 //! categorical objectives.
 //!
-//! `RAYON_NUM_THREADS=2 cargo bench --bench losses` (see docs/benchmarks.md).
+//! `RAYON_NUM_THREADS=2 cargo bench -p gnsm-losses --bench losses` (see docs/benchmarks.md).
 
 #![allow(missing_docs)] // criterion_group! generates undocumented public functions
 
@@ -12,7 +12,7 @@ use gnsm_losses::{CategoricalObjective, GnsmLoss, GroupStrategy, LossConfig};
 use gnsm_noise::{perturb_batch, NoiseRng, NoiseSchedule, Perturbation};
 use rand::{Rng, SeedableRng};
 
-#[path = "support/shapes.rs"]
+#[path = "../../gnsm-noise/benches/support/shapes.rs"]
 mod shapes;
 
 fn losses(c: &mut Criterion) {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::DataError;
+use crate::SegmentationError;
 
 /// One image and its label mask, both `height × width`.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,13 +65,13 @@ impl SegmentationLayout {
     /// `ImageSets/Segmentation/{split}.txt`, 21 classes, void 255.
     ///
     /// # Errors
-    /// [`DataError::Io`] when the split list cannot be read.
-    pub fn voc(root: impl AsRef<Path>, split: &str) -> Result<Self, DataError> {
+    /// [`SegmentationError::Io`] when the split list cannot be read.
+    pub fn voc(root: impl AsRef<Path>, split: &str) -> Result<Self, SegmentationError> {
         let root = root.as_ref();
         let list = root
             .join("ImageSets/Segmentation")
             .join(format!("{split}.txt"));
-        let text = std::fs::read_to_string(&list).map_err(|source| DataError::Io {
+        let text = std::fs::read_to_string(&list).map_err(|source| SegmentationError::Io {
             path: list.display().to_string(),
             source,
         })?;
@@ -100,12 +100,12 @@ impl SegmentationLayout {
     /// The names this layout reads.
     ///
     /// # Errors
-    /// [`DataError::Io`] when the label folder cannot be listed.
-    pub fn names(&self) -> Result<Vec<String>, DataError> {
+    /// [`SegmentationError::Io`] when the label folder cannot be listed.
+    pub fn names(&self) -> Result<Vec<String>, SegmentationError> {
         if let Some(names) = &self.names {
             return Ok(names.clone());
         }
-        let entries = std::fs::read_dir(&self.labels).map_err(|source| DataError::Io {
+        let entries = std::fs::read_dir(&self.labels).map_err(|source| SegmentationError::Io {
             path: self.labels.display().to_string(),
             source,
         })?;
@@ -122,10 +122,10 @@ impl SegmentationLayout {
     /// Read every pair.
     ///
     /// # Errors
-    /// [`DataError::Image`] for a missing image, an unreadable or unsupported file, an image
+    /// [`SegmentationError::Image`] for a missing image, an unreadable or unsupported file, an image
     /// and label of different sizes, a label value outside the classes, or pairs of
-    /// different sizes without `resize`; [`DataError::Io`] when a folder cannot be listed.
-    pub fn read(&self) -> Result<Vec<SegmentationPair>, DataError> {
+    /// different sizes without `resize`; [`SegmentationError::Io`] when a folder cannot be listed.
+    pub fn read(&self) -> Result<Vec<SegmentationPair>, SegmentationError> {
         let names = self.names()?;
         let mut pairs: Vec<SegmentationPair> = Vec::with_capacity(names.len());
         for name in names {
@@ -146,7 +146,7 @@ impl SegmentationLayout {
         Ok(pairs)
     }
 
-    fn image_path(&self, name: &str) -> Result<PathBuf, DataError> {
+    fn image_path(&self, name: &str) -> Result<PathBuf, SegmentationError> {
         ["png", "jpg", "jpeg", "PNG", "JPG", "JPEG"]
             .iter()
             .map(|ext| self.images.join(format!("{name}.{ext}")))
@@ -163,7 +163,7 @@ impl SegmentationLayout {
     ///
     /// # Errors
     /// As [`SegmentationLayout::read`].
-    pub fn read_pair(&self, name: &str) -> Result<SegmentationPair, DataError> {
+    pub fn read_pair(&self, name: &str) -> Result<SegmentationPair, SegmentationError> {
         let image_path = self.image_path(name)?;
         let label_path = self.labels.join(format!("{name}.png"));
         let (ih, iw, rgb) = read_rgb(&image_path)?;
@@ -210,24 +210,24 @@ impl SegmentationLayout {
     }
 }
 
-fn image_error(path: &Path, reason: String) -> DataError {
-    DataError::Image {
+fn image_error(path: &Path, reason: String) -> SegmentationError {
+    SegmentationError::Image {
         path: path.display().to_string(),
         reason,
     }
 }
 
-fn open(path: &Path) -> Result<BufReader<File>, DataError> {
+fn open(path: &Path) -> Result<BufReader<File>, SegmentationError> {
     File::open(path)
         .map(BufReader::new)
-        .map_err(|source| DataError::Io {
+        .map_err(|source| SegmentationError::Io {
             path: path.display().to_string(),
             source,
         })
 }
 
 /// Decode a PNG without palette expansion: (height, width, channels, 8-bit samples).
-fn decode_png(path: &Path) -> Result<(usize, usize, png::ColorType, Vec<u8>), DataError> {
+fn decode_png(path: &Path) -> Result<(usize, usize, png::ColorType, Vec<u8>), SegmentationError> {
     let mut decoder = png::Decoder::new(open(path)?);
     decoder.set_transformations(png::Transformations::STRIP_16);
     let mut reader = decoder
@@ -261,7 +261,7 @@ fn decode_png(path: &Path) -> Result<(usize, usize, png::ColorType, Vec<u8>), Da
 }
 
 /// An RGB image as channel-major floats in [0, 1].
-fn read_rgb(path: &Path) -> Result<(usize, usize, Vec<f32>), DataError> {
+fn read_rgb(path: &Path) -> Result<(usize, usize, Vec<f32>), SegmentationError> {
     let is_png = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("png"));
@@ -321,8 +321,8 @@ fn read_rgb(path: &Path) -> Result<(usize, usize, Vec<f32>), DataError> {
 /// row-major values).
 ///
 /// # Errors
-/// [`DataError::Io`] / [`DataError::Image`] for a missing, corrupt or non-label PNG.
-pub fn read_label_png(path: &Path) -> Result<(usize, usize, Vec<u8>), DataError> {
+/// [`SegmentationError::Io`] / [`SegmentationError::Image`] for a missing, corrupt or non-label PNG.
+pub fn read_label_png(path: &Path) -> Result<(usize, usize, Vec<u8>), SegmentationError> {
     let (h, w, color, bytes) = decode_png(path)?;
     match color {
         png::ColorType::Grayscale | png::ColorType::Indexed => Ok((h, w, bytes)),
@@ -384,14 +384,14 @@ pub fn resize_bilinear(
 /// black.
 ///
 /// # Errors
-/// [`DataError::Io`] / [`DataError::Image`] when the file cannot be written.
+/// [`SegmentationError::Io`] / [`SegmentationError::Image`] when the file cannot be written.
 pub fn write_label_png(
     path: impl AsRef<Path>,
     mask: &[u8],
     height: usize,
     width: usize,
     palette: &[[u8; 3]],
-) -> Result<(), DataError> {
+) -> Result<(), SegmentationError> {
     let mut full = vec![0u8; 256 * 3];
     for (i, rgb) in palette.iter().take(256).enumerate() {
         full[i * 3..i * 3 + 3].copy_from_slice(rgb);
@@ -409,13 +409,13 @@ pub fn write_label_png(
 /// Write an 8-bit RGB image (row-major, interleaved) as a PNG, atomically.
 ///
 /// # Errors
-/// [`DataError::Io`] / [`DataError::Image`] when the file cannot be written.
+/// [`SegmentationError::Io`] / [`SegmentationError::Image`] when the file cannot be written.
 pub fn write_rgb_png(
     path: impl AsRef<Path>,
     rgb: &[u8],
     height: usize,
     width: usize,
-) -> Result<(), DataError> {
+) -> Result<(), SegmentationError> {
     encode_png(path.as_ref(), width, height, png::ColorType::Rgb, None, rgb)
 }
 
@@ -426,7 +426,7 @@ fn encode_png(
     color: png::ColorType,
     palette: Option<Vec<u8>>,
     data: &[u8],
-) -> Result<(), DataError> {
+) -> Result<(), SegmentationError> {
     let mut bytes = Vec::new();
     {
         let mut encoder = png::Encoder::new(&mut bytes, width as u32, height as u32);
@@ -442,7 +442,7 @@ fn encode_png(
             .write_image_data(data)
             .map_err(|e| image_error(path, e.to_string()))?;
     }
-    crate::io::write_file(path, &bytes)
+    Ok(gnsm_data::OutputFile::write_bytes(path, &bytes)?)
 }
 
 #[cfg(test)]
@@ -526,7 +526,7 @@ mod tests {
 
     #[test]
     fn shipped_camvid_reads_when_present() {
-        let Some(dir) = crate::default_data_dir() else {
+        let Some(dir) = gnsm_data::default_data_dir() else {
             return;
         };
         let root = dir.join("camvid/val");
