@@ -118,7 +118,7 @@ impl MaskScorer {
             .reshape((b * h * w, self.layout.width()))?)
     }
 
-    /// Train on ground-truth pairs (masks without void: see [`fill_void`]) with the KL
+    /// Train on ground-truth pairs (masks without void: see [`fill_void`](crate::fill_void)) with the KL
     /// objective, a level drawn per pair per step, AdamW with global-norm clipping at 1 and a
     /// cosine learning rate; `on_step(step, loss, scorer)` runs after every step. Starts at
     /// `first_step` (for resuming from saved weights).
