@@ -1,9 +1,10 @@
 //! # gnsm — anomaly detection in categorical and mixed tabular data
 //!
 //! Gumbel Noise Score Matching (GNSM, Mahmood, Oliva & Styner) learns the scores of
-//! continuously relaxed categorical features under ExpConcrete noise at many temperatures,
-//! then flags records whose multiscale score norms are unlikely under a Gaussian mixture fitted
-//! on inliers (MSMA).
+//! continuously relaxed categorical features under ExpConcrete noise at many temperatures.
+//! By default a record's anomaly score is the denoising loss the trained network leaves on
+//! it (with a per-column frequency term); the paper's MSMA — a Gaussian mixture on the
+//! multiscale score norms of inliers — is [`ScoreMethod::Msma`].
 //!
 //! This root crate composes the workspace into the product: [`Gnsm`] fits on a table of
 //! inliers, scores any table in bounded memory, explains which columns made a record
@@ -33,6 +34,10 @@ pub use density::{DenoisingParams, ScoreMethod};
 pub use detector::{FitSummary, Gnsm};
 pub use error::GnsmError;
 pub use explain::{Contribution, Explanation};
+
+/// The candle device type the API takes (`Device::Cpu`, or CUDA / Metal with the
+/// features), re-exported so that a user need not match candle's version by hand.
+pub use candle_core::Device;
 
 pub use gnsm_baselines as baselines;
 pub use gnsm_data as data;

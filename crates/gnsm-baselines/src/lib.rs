@@ -6,7 +6,8 @@
 //! - [`Ecod`] (Li et al. 2022): per-column empirical tail probabilities, no parameters.
 //! - [`GmmDetector`]: a full-covariance Gaussian mixture (msma's EM) whose component count is
 //!   chosen by validation log-likelihood. On the one-hot rows of Bank and CMC it beats the
-//!   paper's GNSM (`docs/results/table2.md`).
+//!   paper's GNSM (AP 73.6 against 65.6 on Bank, 28.3 against 25.9 on CMC, on the paper's
+//!   splits).
 //!
 //! All three implement msma's [`Fit`](msma::Fit) / [`Detector`](msma::Detector) traits on an
 //! f64 [`msma::Matrix`], higher score = more anomalous. Feed them gnsm-data's plain

@@ -47,6 +47,18 @@ pub enum DataError {
         /// Fields in the row.
         got: usize,
     },
+    /// In-memory columns of different lengths ([`Table::from_columns`](crate::Table::from_columns)).
+    #[error("{path}: column {column:?} has {got} values, the first column {expected}")]
+    ColumnLength {
+        /// The table's name.
+        path: String,
+        /// The column.
+        column: String,
+        /// Values in the first column.
+        expected: usize,
+        /// Values in this one.
+        got: usize,
+    },
     /// Bytes that are not UTF-8.
     #[error("{path}, line {line}: invalid UTF-8 in field {field}")]
     Utf8 {

@@ -376,6 +376,94 @@ impl Table {
         })
     }
 
+    /// A table built in memory from named columns of cells (every cell a string, as read
+    /// from a file); `source` names it in errors. Row `i` is reported as line `i + 2`, as if
+    /// the columns had been written to a CSV file under a header.
+    ///
+    /// ```
+    /// use gnsm_data::Table;
+    /// let table = Table::from_columns(
+    ///     "in-memory",
+    ///     [("colour", vec!["red", "blue", "red"]), ("size", vec!["S", "M", "S"])],
+    /// )?;
+    /// assert_eq!((table.rows(), table.column_names()), (3, vec!["colour", "size"]));
+    /// assert_eq!(table.column(0).distinct(), &["red".to_string(), "blue".to_string()]);
+    /// assert_eq!(table.line(0), 2);
+    /// # Ok::<(), gnsm_data::DataError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`DataError::EmptyFile`] without columns, [`DataError::NoRows`] without rows,
+    /// [`DataError::DuplicateColumn`], [`DataError::ColumnLength`] for columns of different
+    /// lengths.
+    pub fn from_columns<N, V, C>(
+        source: &str,
+        columns: impl IntoIterator<Item = (N, C)>,
+    ) -> Result<Self, DataError>
+    where
+        N: Into<String>,
+        V: AsRef<str>,
+        C: IntoIterator<Item = V>,
+    {
+        let mut built: Vec<Column> = Vec::new();
+        for (name, cells) in columns {
+            let name = name.into();
+            if let Some(first) = built.iter().position(|c| c.name == name) {
+                return Err(DataError::DuplicateColumn {
+                    path: source.into(),
+                    name,
+                    first: first + 1,
+                    second: built.len() + 1,
+                });
+            }
+            let mut column = Column {
+                name,
+                values: Vec::new(),
+                ids: Vec::new(),
+            };
+            let mut map: HashMap<String, u32> = HashMap::new();
+            for cell in cells {
+                let text = cell.as_ref();
+                let id = match map.get(text) {
+                    Some(&id) => id,
+                    None => {
+                        let id = column.values.len() as u32;
+                        map.insert(text.to_owned(), id);
+                        column.values.push(text.to_owned());
+                        id
+                    }
+                };
+                column.ids.push(id);
+            }
+            if let Some(first) = built.first() {
+                if first.ids.len() != column.ids.len() {
+                    return Err(DataError::ColumnLength {
+                        path: source.into(),
+                        column: column.name,
+                        expected: first.ids.len(),
+                        got: column.ids.len(),
+                    });
+                }
+            }
+            built.push(column);
+        }
+        let Some(rows) = built.first().map(|c| c.ids.len()) else {
+            return Err(DataError::EmptyFile {
+                path: source.into(),
+            });
+        };
+        if rows == 0 {
+            return Err(DataError::NoRows {
+                path: source.into(),
+            });
+        }
+        Ok(Self {
+            source: source.into(),
+            columns: built,
+            lines: (2..rows as u64 + 2).collect(),
+        })
+    }
+
     /// The file name (or the name given to [`Table::from_reader`]).
     pub fn source(&self) -> &str {
         &self.source

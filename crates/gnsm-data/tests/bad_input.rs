@@ -453,3 +453,49 @@ fn a_value_too_large_for_the_encoding_names_its_cell() {
     );
     assert!(err.to_string().contains("t.csv, line 3"), "{err}");
 }
+
+#[test]
+fn in_memory_tables_match_csv_and_refuse_bad_shapes() {
+    // The same cells as a CSV file and as in-memory columns give the same table (lines too).
+    let csv = "a,b\nx,1\ny,2\nx,3\n";
+    let from_csv = read(csv.as_bytes()).unwrap();
+    let built =
+        Table::from_columns("t.csv", [("a", ["x", "y", "x"]), ("b", ["1", "2", "3"])]).unwrap();
+    assert_eq!(built.column_names(), from_csv.column_names());
+    for c in 0..2 {
+        assert_eq!(built.column(c).distinct(), from_csv.column(c).distinct());
+        assert_eq!(built.column(c).ids(), from_csv.column(c).ids());
+    }
+    assert_eq!(
+        (0..3).map(|r| built.line(r)).collect::<Vec<_>>(),
+        (0..3).map(|r| from_csv.line(r)).collect::<Vec<_>>()
+    );
+
+    let err = Table::from_columns("m", [("a", vec!["x", "y"]), ("b", vec!["1"])]).unwrap_err();
+    assert!(
+        matches!(&err, DataError::ColumnLength { column, expected: 2, got: 1, .. } if column == "b"),
+        "{err}"
+    );
+    let err = Table::from_columns("m", [("a", vec!["x"]), ("a", vec!["y"])]).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            DataError::DuplicateColumn {
+                first: 1,
+                second: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let none: [(&str, Vec<&str>); 0] = [];
+    assert!(matches!(
+        Table::from_columns("m", none),
+        Err(DataError::EmptyFile { .. })
+    ));
+    let empty: [(&str, Vec<&str>); 1] = [("a", vec![])];
+    assert!(matches!(
+        Table::from_columns("m", empty),
+        Err(DataError::NoRows { .. })
+    ));
+}
