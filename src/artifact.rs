@@ -123,6 +123,35 @@ impl Gnsm {
     }
 }
 
+impl Gnsm {
+    /// The format version of a model file, read from its header alone (no weights are
+    /// loaded and nothing is verified: [`Gnsm::load`] does that).
+    ///
+    /// # Errors
+    /// [`GnsmError::Io`] when unreadable, [`GnsmError::Artifact`] for a file that is not a
+    /// GNSM model.
+    pub fn file_version(path: impl AsRef<Path>) -> Result<u32, GnsmError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| GnsmError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
+            .map_err(|e| bad(path, format!("not a safetensors file: {e}")))?;
+        let meta = meta.metadata().as_ref();
+        let version = match meta.and_then(|m| m.get("format").map(|f| (f, m.get("version")))) {
+            Some((format, Some(version))) if format == FORMAT => version.parse().ok(),
+            _ => meta
+                .and_then(|m| m.get("gnsm"))
+                .and_then(|json| serde_json::from_str::<serde_json::Value>(json).ok())
+                .filter(|v| v.get("format").and_then(|f| f.as_str()) == Some(FORMAT))
+                .and_then(|v| v.get("version").and_then(serde_json::Value::as_u64))
+                .and_then(|v| u32::try_from(v).ok()),
+        };
+        version.ok_or_else(|| bad(path, "not a GNSM model file"))
+    }
+}
+
 /// The header of a version 1 file, less its MSMA part.
 #[derive(Deserialize)]
 struct OldHeader {

@@ -247,7 +247,7 @@ fn unknown_key(
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TrainOverrides {
-    /// Training steps.
+    /// Training steps, exactly (switches `min_epochs` off).
     pub steps: Option<usize>,
     /// Wall-clock training budget per fit, minutes. Given without `steps`, time decides:
     /// the step budget is raised to a million so the schedule spans the time.
@@ -276,7 +276,9 @@ impl TrainOverrides {
     /// `config` with these settings applied.
     pub fn apply(&self, mut config: GnsmConfig) -> GnsmConfig {
         if let Some(steps) = self.steps {
+            // Asked for by number: exactly that many, not raised to `min_epochs` passes.
             config.trainer.steps = steps;
+            config.min_epochs = 0.0;
         }
         if let Some(minutes) = self.max_minutes {
             config.trainer.max_minutes = Some(minutes);
@@ -357,6 +359,13 @@ mod tests {
         }
         .apply(base.clone());
         assert_eq!(timed.trainer.steps, 1_000_000);
+        // A step count asked for is kept, even below `min_epochs` passes.
+        let counted = TrainOverrides {
+            steps: Some(50),
+            ..Default::default()
+        }
+        .apply(GnsmConfig::default());
+        assert_eq!(counted.training_steps(100_000), 50);
         let fixed = TrainOverrides {
             components: vec![5],
             denoise: Some(false),

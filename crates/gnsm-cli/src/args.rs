@@ -86,7 +86,7 @@ pub struct TrainArgs {
     /// The configuration to start from (a --config file replaces it).
     #[arg(long, value_enum, default_value_t = Preset::Default)]
     pub preset: Preset,
-    /// Training steps (at least 1).
+    /// Training steps, exactly (the default 4000 is raised to 24 passes over a large table).
     #[arg(long)]
     pub steps: Option<usize>,
     /// Wall-clock training budget in minutes (per fit).

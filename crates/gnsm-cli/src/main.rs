@@ -4,6 +4,7 @@
 //! gnsm fit DATA.csv[.gz] --out MODEL [--label COL --anomaly-value V] [--continuous a,b] ...
 //! gnsm score MODEL DATA.csv --out scores.csv [--format csv|json|jsonl]
 //! gnsm eval [DATA.csv] [--label COL] [--seeds 5] [--report report.json] [--compare]
+//! gnsm info MODEL
 //! ```
 //! `-` reads standard input or writes standard output. Outputs are checked before any work
 //! (an output naming an input is refused), and files are replaced atomically.
@@ -18,6 +19,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod args;
 mod eval;
 mod fit;
+mod info;
 mod io;
 mod score;
 
@@ -45,6 +47,8 @@ enum Command {
     /// Run the paper's protocol over seeds (80/10/10 inlier split, test = test inliers + all
     /// anomalies) and report AP and ROC-AUC. Without DATA, uses the bundled cmc dataset.
     Eval(eval::EvalArgs),
+    /// Verify a saved model and print what it holds: schema, network, training, score.
+    Info(info::InfoArgs),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +57,7 @@ fn main() -> ExitCode {
         Command::Fit(a) => fit::run(a),
         Command::Score(a) => score::run(a),
         Command::Eval(a) => eval::run(a),
+        Command::Info(a) => info::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -39,6 +39,22 @@ fn fit_score_and_eval() {
     assert!(text(&out).contains("fitted on"), "{}", text(&out));
     assert!(text(&out).contains(" 2 MSMA components"), "{}", text(&out));
 
+    // `info` verifies the file and says what it holds.
+    let out = gnsm(&["info", model]);
+    assert!(out.status.success(), "{}", text(&out));
+    let info = text(&out);
+    for expected in [
+        "format version 2",
+        "file sha256 ",
+        "label \"label\"",
+        "categorical, ",
+        "tab-ResNet width 32, depth 1",
+        "training: 200 steps",
+        "MSMA: a 2-component Gaussian mixture",
+    ] {
+        assert!(info.contains(expected), "{expected:?} missing from:\n{info}");
+    }
+
     let scores = dir.join("scores.csv");
     let out = gnsm(&[
         "score",
@@ -159,6 +175,11 @@ fn errors_a_shell_user_can_act_on() {
 
     // A file that is not a model.
     let out = gnsm(&["score", data, data, "--out", out_model]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("GNSM model"), "{}", text(&out));
+
+    // `info` on a file that is not a model, and on a damaged model.
+    let out = gnsm(&["info", data]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("GNSM model"), "{}", text(&out));
 
