@@ -52,7 +52,10 @@ fn fit_score_and_eval() {
         "training: 200 steps",
         "MSMA: a 2-component Gaussian mixture",
     ] {
-        assert!(info.contains(expected), "{expected:?} missing from:\n{info}");
+        assert!(
+            info.contains(expected),
+            "{expected:?} missing from:\n{info}"
+        );
     }
 
     let scores = dir.join("scores.csv");
