@@ -19,7 +19,7 @@ use crate::density::{SavedStage, Stage};
 use serde::{Deserialize, Serialize};
 
 use crate::scorer::Scorer;
-use crate::{Gnsm, GnsmConfig, GnsmError};
+use crate::{Calibration, Gnsm, GnsmConfig, GnsmError};
 
 const FORMAT: &str = "gnsm-model";
 const VERSION: u32 = 2;
@@ -36,6 +36,9 @@ struct Header {
     /// How the network was trained (absent in the oldest files).
     #[serde(default)]
     training: Option<TrainSummary>,
+    /// Held-out inlier scores for p-values (absent in older files and uncalibrated fits).
+    #[serde(default)]
+    calibration: Option<Calibration>,
 }
 
 fn bad(path: &Path, reason: impl Into<String>) -> GnsmError {
@@ -59,6 +62,7 @@ impl Gnsm {
             stage: self.stage.saved(),
             model: self.scorer.model().header(),
             training: self.training.clone(),
+            calibration: self.calibration.clone(),
         };
         let tensors: Vec<(String, Tensor)> = self
             .scorer
@@ -119,6 +123,7 @@ impl Gnsm {
             config: header.config,
             schema: header.schema,
             training: header.training,
+            calibration: header.calibration,
         })
     }
 }
@@ -203,6 +208,7 @@ fn load_version_1(path: &Path, device: &Device) -> Result<Option<Loaded>, GnsmEr
         stage: SavedStage::Msma(Box::new(msma)),
         model: old.model,
         training: old.training,
+        calibration: None,
     };
     let tensors = candle_core::safetensors::load_buffer(&bytes, device)?;
     Ok(Some((header, tensors)))

@@ -38,6 +38,11 @@ pub struct GnsmConfig {
     pub min_epochs: f64,
     /// Share of the fitting rows held out for validation (early stopping, best weights).
     pub val_fraction: f64,
+    /// Share of the inlier rows [`Gnsm::fit`](crate::Gnsm::fit) holds out before anything
+    /// is fitted, to calibrate p-values and decisions ([`crate::Calibration`]); 0 switches
+    /// calibration off. [`Gnsm::fit_rows`](crate::Gnsm::fit_rows) (the paper protocol)
+    /// takes its rows as given and holds none out.
+    pub calibration_fraction: f64,
     /// Rows per batch when computing score norms (bounds memory when scoring).
     pub score_batch: usize,
     /// Seed of the train/validation split (see [`GnsmConfig::with_seed`]).
@@ -69,6 +74,7 @@ impl Default for GnsmConfig {
             msma: MsmaParams::default(),
             schema: SchemaOptions::default(),
             val_fraction: 0.1,
+            calibration_fraction: 0.1,
             score_batch: 2048,
             seed: 0,
             denoise: true,
@@ -146,6 +152,12 @@ impl GnsmConfig {
             return Err(GnsmError::Invalid(format!(
                 "val_fraction = {}: must be strictly between 0 and 1",
                 self.val_fraction
+            )));
+        }
+        if !(self.calibration_fraction >= 0.0 && self.calibration_fraction <= 0.5) {
+            return Err(GnsmError::Invalid(format!(
+                "calibration_fraction = {}: must lie in [0, 0.5]",
+                self.calibration_fraction
             )));
         }
         if !(self.min_epochs.is_finite() && self.min_epochs >= 0.0) {

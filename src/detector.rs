@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::density::{ScoreMethod, Scored, Stage};
 use crate::scorer::Scorer;
-use crate::{GnsmConfig, GnsmError};
+use crate::{Calibration, DecisionRule, GnsmConfig, GnsmError};
 
 /// What a fit did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,6 +22,8 @@ pub struct FitSummary {
     pub train_rows: usize,
     /// Rows validated on.
     pub val_rows: usize,
+    /// Held-out inlier rows whose scores calibrate p-values (0 when none were held out).
+    pub calibration_rows: usize,
     /// The training run.
     pub training: TrainSummary,
     /// The MSMA component selection (MSMA scoring only).
@@ -56,6 +58,7 @@ pub struct Gnsm {
     pub(crate) scorer: Scorer,
     pub(crate) stage: Stage,
     pub(crate) training: Option<TrainSummary>,
+    pub(crate) calibration: Option<Calibration>,
 }
 
 impl std::fmt::Debug for Gnsm {
@@ -99,13 +102,24 @@ impl Gnsm {
         rows.shuffle(&mut rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(
             config.seed,
         ));
+        // Calibration rows first, before anything (vocabulary included) is fitted, so that
+        // they are new data to the detector, as the rows it will score.
+        let n_cal = ((rows.len() as f64 * config.calibration_fraction).round() as usize)
+            .min(rows.len().saturating_sub(4));
+        let calibration = rows.split_off(rows.len() - n_cal);
         let n_val =
             ((rows.len() as f64 * config.val_fraction).round() as usize).clamp(1, rows.len() - 1);
         let val = rows.split_off(rows.len() - n_val);
         let mut all = rows.clone();
         all.extend(&val);
         schema.fit(table, &all)?;
-        Self::fit_rows(config, schema, table, &rows, &val, device, &mut |_| {})
+        let (mut detector, mut summary) =
+            Self::fit_rows(config, schema, table, &rows, &val, device, &mut |_| {})?;
+        if !calibration.is_empty() {
+            detector.calibrate(table, &calibration)?;
+        }
+        summary.calibration_rows = calibration.len();
+        Ok((detector, summary))
     }
 
     /// Fit with an already fitted schema on the given training and validation rows of a
@@ -147,12 +161,14 @@ impl Gnsm {
             scorer,
             stage,
             training: Some(training.clone()),
+            calibration: None,
         };
         Ok((
             detector,
             FitSummary {
                 train_rows: train.len(),
                 val_rows: val.len(),
+                calibration_rows: 0,
                 training,
                 selection,
                 parameters,
@@ -165,7 +181,8 @@ impl Gnsm {
     /// describe, usually train + validation), keeping the trained network: to compare scoring
     /// methods, MSMA settings or the denoising step on the very same network. The
     /// configuration is updated, so a saved model scores as refitted. Returns the MSMA model
-    /// selection made, if any.
+    /// selection made, if any. The calibration is dropped (it scored with the old stage):
+    /// call [`Gnsm::calibrate`] again for p-values.
     ///
     /// # Errors
     /// Encoding errors, bad settings, or [`GnsmError::Msma`] when a mixture cannot be fitted.
@@ -196,6 +213,8 @@ impl Gnsm {
         let selection = stage.msma().and_then(|m| m.selection().cloned());
         self.stage = stage;
         self.config = config;
+        // The old calibration scored with the old stage: p-values need a new one.
+        self.calibration = None;
         Ok(selection)
     }
 
@@ -263,6 +282,75 @@ impl Gnsm {
             scores.extend(scored.scores);
         }
         Ok(scores)
+    }
+
+    /// Score the given rows of `table` (all when `None`) and keep their scores as the
+    /// calibration of p-values and decisions, replacing any before. The rows must be
+    /// inliers the detector has not been fitted on ([`Gnsm::fit`] does this with
+    /// [`GnsmConfig::calibration_fraction`] of the inliers).
+    ///
+    /// # Errors
+    /// [`GnsmError::Invalid`] for no rows or a score that is not finite; scoring errors.
+    pub fn calibrate(&mut self, table: &Table, rows: &[usize]) -> Result<(), GnsmError> {
+        let scores = self.score_table(table, Some(rows))?;
+        self.calibration = Some(Calibration::new(scores)?);
+        Ok(())
+    }
+
+    /// The calibration of p-values and decisions, when there is one.
+    pub fn calibration(&self) -> Option<&Calibration> {
+        self.calibration.as_ref()
+    }
+
+    fn calibrated(&self) -> Result<&Calibration, GnsmError> {
+        self.calibration.as_ref().ok_or_else(|| {
+            GnsmError::Invalid(
+                "this detector has no calibration (fitted with calibration_fraction = 0, by \
+                 fit_rows, or saved by an older version): call Gnsm::calibrate with held-out \
+                 inlier rows"
+                    .into(),
+            )
+        })
+    }
+
+    /// Conformal p-values of the given rows (all when `None`): small means anomalous; on
+    /// rows drawn like the inliers, `P(p ≤ α) ≤ α`.
+    ///
+    /// # Errors
+    /// [`GnsmError::Invalid`] without a calibration; scoring errors.
+    pub fn p_values(&self, table: &Table, rows: Option<&[usize]>) -> Result<Vec<f64>, GnsmError> {
+        let calibration = self.calibrated()?;
+        Ok(self
+            .score_table(table, rows)?
+            .into_iter()
+            .map(|s| calibration.p_value(s))
+            .collect())
+    }
+
+    /// The score above which `rule` flags a row.
+    ///
+    /// # Errors
+    /// [`GnsmError::Invalid`] without a calibration or for a level outside (0, 1).
+    pub fn threshold(&self, rule: DecisionRule) -> Result<f64, GnsmError> {
+        self.calibrated()?.threshold(rule)
+    }
+
+    /// Whether each of the given rows (all when `None`) is anomalous by `rule`.
+    ///
+    /// # Errors
+    /// As [`Gnsm::threshold`]; scoring errors.
+    pub fn predict(
+        &self,
+        table: &Table,
+        rows: Option<&[usize]>,
+        rule: DecisionRule,
+    ) -> Result<Vec<bool>, GnsmError> {
+        let threshold = self.threshold(rule)?;
+        Ok(self
+            .score_table(table, rows)?
+            .into_iter()
+            .map(|s| s.is_nan() || s > threshold)
+            .collect())
     }
 
     /// Encode `rows` and score them; the encoded rows come back too. Every score is

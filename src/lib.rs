@@ -21,6 +21,7 @@
 //! | `gnsm-baselines` | [`baselines`] | IsolationForest, ECOD and a one-hot GMM, for comparison |
 
 mod artifact;
+mod calibration;
 mod config;
 mod density;
 mod detector;
@@ -29,6 +30,7 @@ pub mod eval;
 mod explain;
 mod scorer;
 
+pub use calibration::{Calibration, DecisionRule};
 pub use config::{GnsmConfig, TrainOverrides};
 pub use density::{DenoisingParams, ScoreMethod};
 pub use detector::{FitSummary, Gnsm};

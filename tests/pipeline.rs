@@ -37,8 +37,10 @@ fn planted_anomalies_rank_first_and_reload_scores_the_same() {
     let (dir, path) = support::planted_file("pipeline");
     let table = Table::read(&path, &CsvOptions::default()).unwrap();
     let (detector, report) = Gnsm::fit(&small_config(), &table, &Device::Cpu).unwrap();
-    // The 20 labelled rows were left out of the fit.
-    assert_eq!(report.train_rows + report.val_rows, 600);
+    // The 20 labelled rows were left out of the fit, 10% of the inliers held out to
+    // calibrate p-values.
+    assert_eq!(report.train_rows + report.val_rows, 540);
+    assert_eq!(report.calibration_rows, 60);
     let scores = detector.score_table(&table, None).unwrap();
     let labels: Vec<bool> = (0..620).map(|i| i >= 600).collect();
     let ap = msma::average_precision(&labels, &scores).unwrap();

@@ -44,9 +44,10 @@ pub fn run(args: FitArgs) -> Result<()> {
         None => "denoising-loss scores".to_string(),
     };
     println!(
-        "fitted on {} rows ({} validation) of {}: {} steps in {:.1} s, best validation loss {:.5}, {scoring}; model written to {out}",
+        "fitted on {} rows ({} validation, {} held out to calibrate p-values) of {}: {} steps in {:.1} s, best validation loss {:.5}, {scoring}; model written to {out}",
         summary.train_rows,
         summary.val_rows,
+        summary.calibration_rows,
         args.data.display(),
         summary.training.steps,
         summary.seconds,

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use clap::{Args, ValueEnum};
-use gnsm::{Contribution, Explanation, Gnsm};
+use gnsm::{Calibration, Contribution, DecisionRule, Explanation, Gnsm};
 
 use crate::args::csv_options;
 use crate::io::{read_table, spreadsheet_safe, terminal_safe, Destination};
@@ -39,6 +39,14 @@ pub struct ScoreArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Csv)]
     pub format: Format,
+    /// Flag a row when its conformal p-value is at most this (the false-positive rate on
+    /// inliers stays at most alpha).
+    #[arg(long, default_value_t = 0.01)]
+    pub alpha: f64,
+    /// Flag instead the rows scoring above the top share of the calibration inliers
+    /// (PyOD's contamination).
+    #[arg(long, conflicts_with = "alpha")]
+    pub contamination: Option<f64>,
     /// How many of the most anomalous rows to summarise.
     #[arg(long, default_value_t = 10)]
     pub top: usize,
@@ -67,13 +75,27 @@ fn csv_field(text: &str) -> String {
     }
 }
 
+/// A row's p-value and decision, when the model is calibrated.
+fn decision(calibration: Option<&Calibration>, threshold: f64, score: f64) -> Option<(f64, bool)> {
+    calibration.map(|c| (c.p_value(score), score.is_nan() || score > threshold))
+}
+
 /// One row's line of the output, without its rank (which needs every score): CSV fields
-/// after `row,line,score`, or a JSON object without `rank`.
-fn row_record(format: Format, e: &Explanation, columns: usize) -> String {
+/// `row,line,score,p_value,is_anomaly,…`, or a JSON object without `rank`.
+fn row_record(
+    format: Format,
+    e: &Explanation,
+    decided: Option<(f64, bool)>,
+    columns: usize,
+) -> String {
     let top = &e.contributions[..columns.min(e.contributions.len())];
     match format {
         Format::Csv => {
             let mut line = format!("{},{},{}", e.row + 1, e.line, e.score);
+            match decided {
+                Some((p, flag)) => line.push_str(&format!(",{p},{flag}")),
+                None => line.push_str(",,"),
+            }
             for i in 0..columns {
                 match top.get(i) {
                     Some(c) => line.push_str(&format!(
@@ -90,7 +112,9 @@ fn row_record(format: Format, e: &Explanation, columns: usize) -> String {
             line
         }
         Format::Json | Format::Jsonl => serde_json::json!({
-            "row": e.row + 1, "line": e.line, "score": e.score, "contributions": top,
+            "row": e.row + 1, "line": e.line, "score": e.score,
+            "p_value": decided.map(|d| d.0), "is_anomaly": decided.map(|d| d.1),
+            "contributions": top,
         })
         .to_string(),
     }
@@ -98,7 +122,7 @@ fn row_record(format: Format, e: &Explanation, columns: usize) -> String {
 
 /// The CSV header for `columns` contributors.
 fn csv_header(columns: usize) -> String {
-    let mut header = String::from("row,line,score,rank");
+    let mut header = String::from("row,line,score,rank,p_value,is_anomaly");
     for i in 1..=columns {
         header.push_str(&format!(
             ",column_{i},value_{i},expected_{i},share_{i},unseen_{i}"
@@ -157,7 +181,18 @@ pub fn run(args: ScoreArgs) -> Result<()> {
     if !args.model.exists() {
         bail!("{}: no such model file", args.model.display());
     }
+    let rule = match args.contamination {
+        Some(c) => DecisionRule::Contamination(c),
+        None => DecisionRule::Alpha(args.alpha),
+    };
+    rule.validate()?;
     let detector = Gnsm::load(&args.model, &Device::Cpu)?;
+    let calibration = detector.calibration();
+    let threshold = match calibration {
+        Some(c) => c.threshold(rule)?,
+        None => f64::INFINITY,
+    };
+    let mut flagged = 0usize;
     let table = read_table(&args.data, &options)?;
     let quiet = args.quiet;
     let bar = if quiet {
@@ -179,7 +214,13 @@ pub fn run(args: ScoreArgs) -> Result<()> {
     let rows: Vec<usize> = (0..table.rows()).collect();
     for chunk in rows.chunks(CHUNK) {
         for e in detector.explain(&table, chunk)? {
-            writeln!(spill.file, "{}", row_record(args.format, &e, args.columns))?;
+            let decided = decision(calibration, threshold, e.score);
+            flagged += usize::from(decided.is_some_and(|d| d.1));
+            writeln!(
+                spill.file,
+                "{}",
+                row_record(args.format, &e, decided, args.columns)
+            )?;
             scores.push(e.score);
             if args.top > 0 {
                 top.push(Reverse(Ranked(
@@ -254,6 +295,33 @@ pub fn run(args: ScoreArgs) -> Result<()> {
             scores.len(),
             args.data.display()
         )?;
+        let level = match rule {
+            DecisionRule::Alpha(a) => format!("p-value at most {a}"),
+            DecisionRule::Contamination(c) => {
+                format!("above the top {c} share of the calibration inliers")
+            }
+        };
+        match calibration {
+            Some(c) => {
+                writeln!(
+                    say,
+                    "{flagged} rows flagged anomalous ({level}; threshold score {threshold:.4}, from {} held-out inliers)",
+                    c.len()
+                )?;
+                if threshold.is_infinite() {
+                    writeln!(
+                        say,
+                        "note: with {} calibration rows no p-value can be below {:.4}; a smaller alpha flags nothing",
+                        c.len(),
+                        1.0 / (c.len() + 1) as f64
+                    )?;
+                }
+            }
+            None => writeln!(
+                say,
+                "this model holds no calibration (an older file, or fitted with calibration_fraction 0): p_value and is_anomaly are left empty"
+            )?,
+        }
         if !top.is_empty() {
             writeln!(say, "most anomalous:")?;
             for Reverse(Ranked(_, _, text)) in top.into_sorted_vec() {

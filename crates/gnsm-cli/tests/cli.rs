@@ -37,6 +37,11 @@ fn fit_score_and_eval() {
     let out = gnsm(&args);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("fitted on"), "{}", text(&out));
+    assert!(
+        text(&out).contains("60 held out to calibrate"),
+        "{}",
+        text(&out)
+    );
     assert!(text(&out).contains(" 2 MSMA components"), "{}", text(&out));
 
     // `info` verifies the file and says what it holds.
@@ -67,11 +72,37 @@ fn fit_score_and_eval() {
         scores.to_str().unwrap(),
         "--top",
         "3",
+        "--alpha",
+        "0.05",
     ]);
     assert!(out.status.success(), "{}", text(&out));
     let csv = std::fs::read_to_string(&scores).unwrap();
-    assert!(csv.starts_with("row,line,score,rank,column_1,value_1,expected_1,share_1,unseen_1,"));
+    assert!(csv.starts_with(
+        "row,line,score,rank,p_value,is_anomaly,column_1,value_1,expected_1,share_1,unseen_1,"
+    ));
     assert_eq!(csv.lines().count(), 621);
+    // Every row has a p-value in (0, 1] and a decision; planted anomalies (the last 20
+    // rows) are flagged more often than inliers.
+    let mut flags = [0usize; 2];
+    for (i, line) in csv.lines().skip(1).enumerate() {
+        let fields: Vec<&str> = line.split(',').collect();
+        let p: f64 = fields[4].parse().unwrap();
+        assert!(p > 0.0 && p <= 1.0, "{line}");
+        if fields[5] == "true" {
+            flags[usize::from(i >= 600)] += 1;
+        } else {
+            assert_eq!(fields[5], "false", "{line}");
+        }
+    }
+    assert!(
+        flags[1] as f64 / 20.0 > flags[0] as f64 / 600.0,
+        "{flags:?}"
+    );
+    assert!(
+        text(&out).contains("rows flagged anomalous"),
+        "{}",
+        text(&out)
+    );
     assert!(text(&out).contains("most anomalous"));
 
     let json = dir.join("scores.json");
@@ -175,6 +206,11 @@ fn errors_a_shell_user_can_act_on() {
     let out = gnsm(&["eval", nolabel.to_str().unwrap(), "--quiet"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("--label"), "{}", text(&out));
+
+    // A decision level outside (0, 1), refused before the model is read.
+    let out = gnsm(&["score", data, data, "--out", out_model, "--alpha", "2"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("alpha = 2"), "{}", text(&out));
 
     // A file that is not a model.
     let out = gnsm(&["score", data, data, "--out", out_model]);
