@@ -47,6 +47,9 @@ pub struct ScoreArgs {
     /// (PyOD's contamination).
     #[arg(long, conflicts_with = "alpha")]
     pub contamination: Option<f64>,
+    /// Copy this column (a key such as a customer id) into the output beside each score.
+    #[arg(long)]
+    pub id: Option<String>,
     /// How many of the most anomalous rows to summarise.
     #[arg(long, default_value_t = 10)]
     pub top: usize,
@@ -86,6 +89,7 @@ fn row_record(
     format: Format,
     e: &Explanation,
     decided: Option<(f64, bool)>,
+    id: Option<&str>,
     columns: usize,
 ) -> String {
     let top = &e.contributions[..columns.min(e.contributions.len())];
@@ -95,6 +99,10 @@ fn row_record(
             match decided {
                 Some((p, flag)) => line.push_str(&format!(",{p},{flag}")),
                 None => line.push_str(",,"),
+            }
+            if let Some(id) = id {
+                line.push(',');
+                line.push_str(&csv_field(id));
             }
             for i in 0..columns {
                 match top.get(i) {
@@ -111,18 +119,27 @@ fn row_record(
             }
             line
         }
-        Format::Json | Format::Jsonl => serde_json::json!({
-            "row": e.row + 1, "line": e.line, "score": e.score,
-            "p_value": decided.map(|d| d.0), "is_anomaly": decided.map(|d| d.1),
-            "contributions": top,
-        })
-        .to_string(),
+        Format::Json | Format::Jsonl => {
+            let mut record = serde_json::json!({
+                "row": e.row + 1, "line": e.line, "score": e.score,
+                "p_value": decided.map(|d| d.0), "is_anomaly": decided.map(|d| d.1),
+                "contributions": top,
+            });
+            if let Some(id) = id {
+                record["id"] = serde_json::Value::String(id.into());
+            }
+            record.to_string()
+        }
     }
 }
 
-/// The CSV header for `columns` contributors.
-fn csv_header(columns: usize) -> String {
+/// The CSV header for `columns` contributors, with the key column when there is one.
+fn csv_header(columns: usize, id: Option<&str>) -> String {
     let mut header = String::from("row,line,score,rank,p_value,is_anomaly");
+    if let Some(id) = id {
+        header.push(',');
+        header.push_str(&csv_field(id));
+    }
     for i in 1..=columns {
         header.push_str(&format!(
             ",column_{i},value_{i},expected_{i},share_{i},unseen_{i}"
@@ -193,7 +210,20 @@ pub fn run(args: ScoreArgs) -> Result<()> {
         None => f64::INFINITY,
     };
     let mut flagged = 0usize;
+    let table_id = |table: &gnsm::data::Table| -> Result<Option<usize>> {
+        match &args.id {
+            None => Ok(None),
+            Some(name) => table.column_index(name).map(Some).with_context(|| {
+                format!(
+                    "--id {name:?}: {} has no such column (columns: {})",
+                    args.data.display(),
+                    table.column_names().join(", ")
+                )
+            }),
+        }
+    };
     let table = read_table(&args.data, &options)?;
+    let id_column = table_id(&table)?;
     let quiet = args.quiet;
     let bar = if quiet {
         indicatif::ProgressBar::hidden()
@@ -219,7 +249,13 @@ pub fn run(args: ScoreArgs) -> Result<()> {
             writeln!(
                 spill.file,
                 "{}",
-                row_record(args.format, &e, decided, args.columns)
+                row_record(
+                    args.format,
+                    &e,
+                    decided,
+                    id_column.map(|c| table.column(c).value(e.row)),
+                    args.columns
+                )
             )?;
             scores.push(e.score);
             if args.top > 0 {
@@ -250,7 +286,7 @@ pub fn run(args: ScoreArgs) -> Result<()> {
     let mut sink = out.open()?;
     let spilled = spill.reopen()?;
     match args.format {
-        Format::Csv => writeln!(sink, "{}", csv_header(args.columns))?,
+        Format::Csv => writeln!(sink, "{}", csv_header(args.columns, args.id.as_deref()))?,
         Format::Json => writeln!(sink, "[")?,
         Format::Jsonl => {}
     }

@@ -121,6 +121,23 @@ fn fit_score_and_eval() {
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(parsed.as_array().unwrap().len(), 620);
 
+    // JSON Lines on standard output, with a key column copied beside each score.
+    let out = gnsm(&[
+        "score", model, data, "--out", "-", "--format", "jsonl", "--id", "b", "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8(out.stdout.clone()).unwrap();
+    let records: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 620);
+    assert!(records[0]["id"].as_str().unwrap().starts_with('v'));
+    assert!(records[0]["p_value"].as_f64().is_some());
+    let out = gnsm(&["score", model, data, "--out", "-", "--id", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("--id \"nope\""), "{}", text(&out));
+
     let report = dir.join("report.json");
     let mut args = vec![
         "eval",
