@@ -37,6 +37,7 @@ pub use io::{load_envelope, save_envelope, Envelope};
 pub use model::{init_vars, sorted_vars, ScoreModel, WeightsHeader, FOURIER_KEY};
 pub use tab_resnet::{LevelEmbedding, TabResBlock, TabResNet};
 pub use trainer::{
-    AdamW, LrSchedule, NonFinitePolicy, TrainEvent, TrainSummary, Trainer, TrainerConfig,
+    AdamW, CurvePoint, LrSchedule, NonFinitePolicy, StopReason, TrainEvent, TrainSummary, Trainer,
+    TrainerConfig,
 };
 pub use unet::{upsample2, UNet, UNetConfig, UNetModel};

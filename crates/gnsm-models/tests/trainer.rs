@@ -168,7 +168,7 @@ fn early_stopping_logs_and_bad_settings() {
     };
     let mut trainer = Trainer::new(net(), layout.clone(), config, &Device::Cpu).unwrap();
     let summary = trainer.fit(&train, &val, &mut |_| {}).unwrap();
-    assert_eq!(summary.stopped_by, "early stopping");
+    assert_eq!(summary.stopped_by, gnsm_models::StopReason::EarlyStopping);
     assert!(summary.steps < 5000);
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.starts_with("step,train_loss,val_loss,lr,seconds\n"));
@@ -266,4 +266,28 @@ fn fused_cpu_step_matches_candle_autograd() {
         moved |= a.iter().any(|v| v.abs() > 1e-6);
     }
     assert!(moved);
+}
+
+/// Model files written before `StopReason` and `CurvePoint` existed hold strings and
+/// tuples; they must read back, and new files must hold the same form.
+#[test]
+fn training_summaries_keep_their_saved_form() {
+    use gnsm_models::{CurvePoint, StopReason, TrainSummary};
+    let old = r#"{"steps":20,"best_val_loss":1.5,"best_step":10,"skipped_batches":0,
+        "seconds":2.0,"stopped_by":"time budget","curve":[[10,2.0,1.5,0.001]]}"#;
+    let summary: TrainSummary = serde_json::from_str(old).unwrap();
+    assert_eq!(summary.stopped_by, StopReason::TimeBudget);
+    assert_eq!(
+        summary.curve,
+        vec![CurvePoint {
+            step: 10,
+            train_loss: 2.0,
+            val_loss: 1.5,
+            lr: 0.001
+        }]
+    );
+    let json = serde_json::to_value(&summary).unwrap();
+    assert_eq!(json["stopped_by"], "time budget");
+    assert_eq!(json["curve"], serde_json::json!([[10, 2.0, 1.5, 0.001]]));
+    assert_eq!(StopReason::EarlyStopping.to_string(), "early stopping");
 }

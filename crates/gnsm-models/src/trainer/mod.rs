@@ -65,9 +65,66 @@ pub enum TrainEvent {
     Stopped {
         /// Steps done.
         step: usize,
-        /// Why: "early stopping" or "time budget".
-        reason: &'static str,
+        /// Why: early stopping or the time budget.
+        reason: StopReason,
     },
+}
+
+/// Why a training run ended. Saved as the strings `"steps"`, `"early stopping"` and
+/// `"time budget"`, as model files have always held them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StopReason {
+    /// The step budget was used up.
+    #[serde(rename = "steps")]
+    Steps,
+    /// The validation loss stopped improving (`patience`).
+    #[serde(rename = "early stopping")]
+    EarlyStopping,
+    /// The wall-clock budget (`max_minutes`) ran out.
+    #[serde(rename = "time budget")]
+    TimeBudget,
+}
+
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Steps => "steps",
+            Self::EarlyStopping => "early stopping",
+            Self::TimeBudget => "time budget",
+        })
+    }
+}
+
+/// One validation of a run: where the loss curve stands. Saved as the tuple
+/// `[step, train_loss, val_loss, lr]`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(from = "(usize, f64, f64, f64)", into = "(usize, f64, f64, f64)")]
+pub struct CurvePoint {
+    /// Steps done.
+    pub step: usize,
+    /// Mean training loss since the previous validation (NaN before any step).
+    pub train_loss: f64,
+    /// Validation loss of the EMA weights.
+    pub val_loss: f64,
+    /// Learning rate of the last step.
+    pub lr: f64,
+}
+
+impl From<(usize, f64, f64, f64)> for CurvePoint {
+    fn from((step, train_loss, val_loss, lr): (usize, f64, f64, f64)) -> Self {
+        Self {
+            step,
+            train_loss,
+            val_loss,
+            lr,
+        }
+    }
+}
+
+impl From<CurvePoint> for (usize, f64, f64, f64) {
+    fn from(p: CurvePoint) -> Self {
+        (p.step, p.train_loss, p.val_loss, p.lr)
+    }
 }
 
 /// The result of [`Trainer::fit`].
@@ -83,10 +140,16 @@ pub struct TrainSummary {
     pub skipped_batches: usize,
     /// Wall-clock seconds of training (including before a resume).
     pub seconds: f64,
-    /// Why training ended: "steps", "early stopping" or "time budget".
-    pub stopped_by: String,
-    /// (step, train loss, validation loss, lr) at every validation.
-    pub curve: Vec<(usize, f64, f64, f64)>,
+    /// Why training ended.
+    pub stopped_by: StopReason,
+    /// The loss curve: one point per validation.
+    pub curve: Vec<CurvePoint>,
+}
+
+/// Where a step's gradients are: candle's autograd store, or the fused CPU step's buffers.
+enum Gradients<'a> {
+    Graph(candle_core::backprop::GradStore),
+    Fused(&'a CpuStep),
 }
 
 /// Where a run stands, besides the tensors: saved whole in checkpoints.
@@ -103,7 +166,7 @@ struct Progress {
     loss_count: usize,
     /// Training seconds before the current `fit` call (in a checkpoint: up to it).
     seconds: f64,
-    curve: Vec<(usize, f64, f64, f64)>,
+    curve: Vec<CurvePoint>,
 }
 
 /// The checkpoint header: format, model and trainer settings, and the progress.
@@ -320,7 +383,7 @@ impl Trainer {
         let mut clean = vec![0f32; batch * width];
         let mut levels = Vec::with_capacity(batch);
         let mut noise = Perturbation::default();
-        let mut stopped_by = "steps";
+        let mut stopped_by = StopReason::Steps;
 
         let mut checkpointed_at = None;
         while self.progress.step < until {
@@ -360,7 +423,12 @@ impl Trainer {
                     };
                     Ok((loss, g))
                 })?;
-                (loss, AdamW::host_grad_norm(step.grads()), None)
+                let step: &CpuStep = step;
+                (
+                    loss,
+                    AdamW::host_grad_norm(step.grads()),
+                    Gradients::Fused(step),
+                )
             } else {
                 let masks = self.dropout_masks(batch, &device)?;
                 let x = Tensor::from_slice(&noise.noisy, (batch, width), &device)?;
@@ -371,7 +439,7 @@ impl Trainer {
                 let loss = f64::from(parts.total.to_scalar::<f32>()?);
                 let grads = parts.total.backward()?;
                 let norm = self.optimizer.grad_norm(&grads)?;
-                (loss, norm, Some(grads))
+                (loss, norm, Gradients::Graph(grads))
             };
             if !loss.is_finite() || !norm.is_finite() {
                 let what = if loss.is_finite() { "gradient" } else { "loss" };
@@ -394,18 +462,11 @@ impl Trainer {
                 }
             }
             let scale = AdamW::clip_scale(norm, self.config.grad_clip);
-            match (&grads, &self.cpu_step) {
-                (Some(grads), _) => self.optimizer.step(grads, lr, scale)?,
-                (None, Some(step)) => {
+            match grads {
+                Gradients::Graph(grads) => self.optimizer.step(&grads, lr, scale)?,
+                Gradients::Fused(step) => {
                     self.optimizer
                         .step_host(step.names(), step.grads(), lr, scale)?;
-                }
-                (None, None) => {
-                    return Err(ModelError::Shape {
-                        what: "fused CPU step",
-                        expected: "its gradient buffers".into(),
-                        got: "none".into(),
-                    })
                 }
             }
             self.update_ema()?;
@@ -447,7 +508,7 @@ impl Trainer {
                     .patience
                     .is_some_and(|p| self.progress.evals_since_best >= p)
                 {
-                    stopped_by = "early stopping";
+                    stopped_by = StopReason::EarlyStopping;
                     on_event(&TrainEvent::Stopped {
                         step: self.progress.step,
                         reason: stopped_by,
@@ -456,7 +517,7 @@ impl Trainer {
                 }
             }
             if out_of_time {
-                stopped_by = "time budget";
+                stopped_by = StopReason::TimeBudget;
                 on_event(&TrainEvent::Stopped {
                     step: self.progress.step,
                     reason: stopped_by,
@@ -482,7 +543,7 @@ impl Trainer {
             best_step: self.progress.best_step,
             skipped_batches: self.progress.skipped,
             seconds,
-            stopped_by: stopped_by.into(),
+            stopped_by,
             curve: self.progress.curve.clone(),
         })
     }
@@ -621,9 +682,12 @@ impl Trainer {
         self.progress.loss_sum = 0.0;
         self.progress.loss_count = 0;
         let lr = self.config.lr_at(self.progress.step.saturating_sub(1));
-        self.progress
-            .curve
-            .push((self.progress.step, train_loss, val_loss, lr));
+        self.progress.curve.push(CurvePoint {
+            step: self.progress.step,
+            train_loss,
+            val_loss,
+            lr,
+        });
         let improved = val_loss < self.progress.best_val_loss - self.config.min_delta;
         if improved {
             self.progress.best_val_loss = val_loss;
