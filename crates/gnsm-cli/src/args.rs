@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
-use gnsm::data::{CsvOptions, SchemaOptions};
+use gnsm::data::{CsvOptions, MissingContinuous, SchemaOptions, UnseenPolicy};
 use gnsm::{GnsmConfig, ScoreMethod, TrainOverrides};
 
 /// How the file's columns are read.
@@ -27,9 +27,44 @@ pub struct DataArgs {
     /// identifier-like column is refused otherwise), comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub categorical: Vec<String>,
+    /// Cells that mean "missing", comma-separated (default: empty, ?, NA); an empty list
+    /// entry stands for the empty cell.
+    #[arg(long, value_delimiter = ',')]
+    pub missing: Option<Vec<String>>,
+    /// Fill missing values of continuous columns with the training mean (default: error).
+    #[arg(long)]
+    pub impute_mean: bool,
+    /// A category not seen in fitting: a reserved slot (default, reads as unlikely), all
+    /// cold (ignore), or an error naming column, value and line.
+    #[arg(long, value_enum)]
+    pub unseen: Option<Unseen>,
+    /// Refuse a categorical column with more distinct values than this (default 1000).
+    #[arg(long)]
+    pub max_categories: Option<usize>,
     /// Field delimiter (one ASCII character).
     #[arg(long, default_value = ",")]
     pub delimiter: char,
+}
+
+/// `--unseen` values.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Unseen {
+    /// One extra slot per column that training never marks.
+    Reserve,
+    /// Every entry of the column cold.
+    Ignore,
+    /// Refuse the row.
+    Error,
+}
+
+impl From<Unseen> for UnseenPolicy {
+    fn from(u: Unseen) -> Self {
+        match u {
+            Unseen::Reserve => UnseenPolicy::Reserve,
+            Unseen::Ignore => UnseenPolicy::Ignore,
+            Unseen::Error => UnseenPolicy::Error,
+        }
+    }
 }
 
 impl DataArgs {
@@ -54,7 +89,14 @@ impl DataArgs {
             categorical: or(&self.categorical, base.categorical),
             label: self.label.clone().or(base.label),
             anomaly_value: self.anomaly_value.clone().or(base.anomaly_value),
-            ..base
+            missing_values: self.missing.clone().unwrap_or(base.missing_values),
+            missing_continuous: if self.impute_mean {
+                MissingContinuous::ImputeMean
+            } else {
+                base.missing_continuous
+            },
+            unseen: self.unseen.map_or(base.unseen, UnseenPolicy::from),
+            max_categories: self.max_categories.unwrap_or(base.max_categories),
         }
     }
 }

@@ -217,6 +217,56 @@ fn errors_a_shell_user_can_act_on() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("--preset paper"), "{}", text(&out));
 
+    // The schema flags: missing markers and mean imputation, the unseen policy, the
+    // category cap.
+    let gappy = dir.join("gappy.csv");
+    let mut rows = String::from("c,w\n");
+    for i in 0..40 {
+        let w = if i == 7 {
+            "-".to_string()
+        } else {
+            format!("{}.5", i % 5)
+        };
+        rows.push_str(&format!("k{},{w}\n", i % 3));
+    }
+    std::fs::write(&gappy, rows).unwrap();
+    let gappy = gappy.to_str().unwrap();
+    let tiny = ["--steps", "5", "--width", "8", "--depth", "1", "--quiet"];
+    let fit = |extra: &[&str]| {
+        let mut args = vec!["fit", gappy, "--out", out_model, "--continuous", "w"];
+        args.extend(extra);
+        args.extend(tiny);
+        gnsm(&args)
+    };
+    let out = fit(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("line 9"), "{}", text(&out));
+    assert!(fit(&["--missing", "-", "--impute-mean"]).status.success());
+    let out = fit(&["--missing", "-", "--impute-mean", "--max-categories", "2"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("\"c\""), "{}", text(&out));
+    assert!(
+        fit(&["--missing", "-", "--impute-mean", "--unseen", "error"])
+            .status
+            .success()
+    );
+    let unseen = dir.join("unseen.csv");
+    std::fs::write(&unseen, "c,w\nk1,1.5\nk9,2.5\n").unwrap();
+    let scores = dir.join("unseen-scores.csv");
+    let out = gnsm(&[
+        "score",
+        out_model,
+        unseen.to_str().unwrap(),
+        "--out",
+        scores.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("line 3") && text(&out).contains("\"k9\""),
+        "{}",
+        text(&out)
+    );
+
     // Evaluation without labels.
     let nolabel = dir.join("nolabel.csv");
     std::fs::write(&nolabel, "x,y\na,b\nc,d\n").unwrap();
