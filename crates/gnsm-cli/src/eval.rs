@@ -20,7 +20,7 @@ const BUNDLED_CMC: &[u8] = include_bytes!("../data/cmc.csv");
 /// `gnsm eval` options.
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    /// CSV or CSV.gz with a label column (`-` for standard input; default: the bundled cmc
+    /// CSV, CSV.gz or Parquet with a label column (`-` for standard input; default: the bundled cmc
     /// dataset).
     pub data: Option<PathBuf>,
     #[command(flatten)]

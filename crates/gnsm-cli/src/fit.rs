@@ -13,7 +13,7 @@ use crate::io::{read_table, Destination, STDIO};
 /// `gnsm fit` options.
 #[derive(Args, Debug)]
 pub struct FitArgs {
-    /// CSV or CSV.gz file with a header row (`-` for standard input).
+    /// CSV or CSV.gz file with a header row, or a Parquet file (`-` for standard input).
     pub data: PathBuf,
     /// Where to write the model (a file: models are binary).
     #[arg(long)]

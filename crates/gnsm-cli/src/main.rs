@@ -1,7 +1,7 @@
 //! `gnsm`: fit, score and evaluate GNSM anomaly detectors on CSV files.
 //!
 //! ```text
-//! gnsm fit DATA.csv[.gz] --out MODEL [--label COL --anomaly-value V] [--continuous a,b] ...
+//! gnsm fit DATA.csv[.gz]|DATA.parquet --out MODEL [--label COL --anomaly-value V] [--continuous a,b] ...
 //! gnsm score MODEL DATA.csv --out scores.csv [--format csv|json|jsonl]
 //! gnsm eval [DATA.csv] [--label COL] [--seeds 5] [--report report.json] [--compare]
 //! gnsm info MODEL

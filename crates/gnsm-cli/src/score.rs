@@ -30,7 +30,7 @@ pub enum Format {
 pub struct ScoreArgs {
     /// A model written by `gnsm fit`.
     pub model: PathBuf,
-    /// CSV or CSV.gz file to score (`-` for standard input).
+    /// CSV, CSV.gz or Parquet file to score (`-` for standard input).
     pub data: PathBuf,
     /// Where to write the scores (`-` for standard output; the summary then goes to
     /// standard error).

@@ -296,3 +296,59 @@ fn errors_a_shell_user_can_act_on() {
     assert_eq!(out.status.code(), Some(2));
     support::cleanup(&dir);
 }
+
+/// The planted CSV as a Parquet file of string columns.
+fn planted_parquet(path: &std::path::Path) {
+    use std::sync::Arc;
+    let text = support::planted_csv();
+    let mut lines = text.lines();
+    let names: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let columns: Vec<(&str, arrow_array::ArrayRef)> = names
+        .iter()
+        .enumerate()
+        .map(|(c, &name)| {
+            let values: Vec<&str> = rows.iter().map(|r| r[c]).collect();
+            let array: arrow_array::ArrayRef = Arc::new(arrow_array::StringArray::from(values));
+            (name, array)
+        })
+        .collect();
+    let batch = arrow_array::RecordBatch::try_from_iter(columns).unwrap();
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+}
+
+#[test]
+fn a_parquet_file_scores_as_its_csv() {
+    let (dir, path) = support::planted_file("cli-parquet");
+    let data = path.to_str().unwrap();
+    let parquet = dir.join("planted.parquet");
+    planted_parquet(&parquet);
+    let model = dir.join("m.gnsm");
+    let model = model.to_str().unwrap();
+    let out = gnsm(&[
+        "fit", data, "--out", model, "--label", "label", "--steps", "50", "--width", "16",
+        "--depth", "1", "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let scores = |input: &str| -> Vec<f64> {
+        let out = gnsm(&[
+            "score", model, input, "--out", "-", "--format", "jsonl", "--quiet",
+        ]);
+        assert!(out.status.success(), "{}", text(&out));
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["score"].as_f64().unwrap()
+            })
+            .collect()
+    };
+    let from_csv = scores(data);
+    assert_eq!(from_csv.len(), 620);
+    assert_eq!(scores(parquet.to_str().unwrap()), from_csv);
+    support::cleanup(&dir);
+}

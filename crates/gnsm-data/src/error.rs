@@ -47,6 +47,14 @@ pub enum DataError {
         /// Fields in the row.
         got: usize,
     },
+    /// A Parquet file that cannot be read.
+    #[error("{path}: cannot read as Parquet: {message}")]
+    Parquet {
+        /// The file.
+        path: String,
+        /// Why.
+        message: String,
+    },
     /// In-memory columns of different lengths ([`Table::from_columns`](crate::Table::from_columns)).
     #[error("{path}: column {column:?} has {got} values, the first column {expected}")]
     ColumnLength {

@@ -31,6 +31,7 @@
 mod encode;
 mod error;
 mod io;
+mod parquet;
 mod read;
 mod registry;
 mod schema;

@@ -46,6 +46,50 @@ pub struct Column {
     ids: Vec<u32>,
 }
 
+/// Builds a [`Column`], interning each distinct cell once.
+pub(crate) struct ColumnBuilder {
+    column: Column,
+    map: HashMap<String, u32>,
+}
+
+impl ColumnBuilder {
+    pub(crate) fn new(name: String) -> Self {
+        Self {
+            column: Column {
+                name,
+                values: Vec::new(),
+                ids: Vec::new(),
+            },
+            map: HashMap::new(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, text: &str) {
+        let id = match self.map.get(text) {
+            Some(&id) => id,
+            None => {
+                let id = self.column.values.len() as u32;
+                self.map.insert(text.to_owned(), id);
+                self.column.values.push(text.to_owned());
+                id
+            }
+        };
+        self.column.ids.push(id);
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.column.ids.len()
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.column.name
+    }
+
+    pub(crate) fn finish(self) -> Column {
+        self.column
+    }
+}
+
 impl Column {
     /// The header name.
     pub fn name(&self) -> &str {
@@ -141,7 +185,10 @@ impl<R: Read> Read for LineCounting<R> {
 
 impl Table {
     /// Read a CSV file, or a gzip-compressed one (`.gz` extension or gzip magic bytes),
-    /// streaming: the file is never held in memory as text. The file is opened once, so a
+    /// streaming: the file is never held in memory as text. A Parquet file (told by its
+    /// magic bytes; the `parquet` feature) is read whole, every value as its display string
+    /// (nulls as the empty cell, which is a missing marker by default); its row `i` is
+    /// reported as line `i + 2`, the line it would have in a CSV export. The file is opened once, so a
     /// pipe or a process substitution (`<(...)`) reads as well as a file.
     ///
     /// # Errors
@@ -192,15 +239,18 @@ impl Table {
         options: &CsvOptions,
         gzip: bool,
     ) -> Result<Self, DataError> {
-        let mut magic = Vec::with_capacity(2);
-        (&mut reader)
-            .take(2)
-            .read_to_end(&mut magic)
-            .map_err(|e| DataError::Io {
-                path: source.into(),
-                source: e,
-            })?;
-        let gz = gzip || magic == GZIP_MAGIC;
+        let io = |e: std::io::Error| DataError::Io {
+            path: source.into(),
+            source: e,
+        };
+        let mut magic = Vec::with_capacity(4);
+        (&mut reader).take(4).read_to_end(&mut magic).map_err(io)?;
+        if magic == crate::parquet::MAGIC {
+            // Parquet keeps its index at the end: the file is read whole (compressed).
+            reader.read_to_end(&mut magic).map_err(io)?;
+            return crate::parquet::read(magic, source);
+        }
+        let gz = gzip || magic.starts_with(&GZIP_MAGIC);
         let stream = BufReader::with_capacity(1 << 16, Cursor::new(magic).chain(reader));
         if gz {
             Self::parse(MultiGzDecoder::new(stream), source, options, true)
@@ -308,15 +358,7 @@ impl Table {
             }
         }
         let width = header.len();
-        let mut maps: Vec<HashMap<String, u32>> = vec![HashMap::new(); width];
-        let mut columns: Vec<Column> = header
-            .into_iter()
-            .map(|name| Column {
-                name,
-                values: Vec::new(),
-                ids: Vec::new(),
-            })
-            .collect();
+        let mut columns: Vec<ColumnBuilder> = header.into_iter().map(ColumnBuilder::new).collect();
         let mut lines = Vec::new();
 
         loop {
@@ -341,26 +383,13 @@ impl Table {
                     got: record.len(),
                 });
             }
-            for (field, (bytes, (column, map))) in record
-                .iter()
-                .zip(columns.iter_mut().zip(maps.iter_mut()))
-                .enumerate()
-            {
+            for (field, (bytes, column)) in record.iter().zip(columns.iter_mut()).enumerate() {
                 let text = std::str::from_utf8(bytes).map_err(|_| DataError::Utf8 {
                     path: source.into(),
                     line,
                     field: field + 1,
                 })?;
-                let id = match map.get(text) {
-                    Some(&id) => id,
-                    None => {
-                        let id = column.values.len() as u32;
-                        map.insert(text.to_owned(), id);
-                        column.values.push(text.to_owned());
-                        id
-                    }
-                };
-                column.ids.push(id);
+                column.push(text);
             }
             lines.push(line);
         }
@@ -371,7 +400,7 @@ impl Table {
         }
         Ok(Self {
             source: source.into(),
-            columns,
+            columns: columns.into_iter().map(ColumnBuilder::finish).collect(),
             lines,
         })
     }
@@ -405,49 +434,32 @@ impl Table {
         V: AsRef<str>,
         C: IntoIterator<Item = V>,
     {
-        let mut built: Vec<Column> = Vec::new();
+        let mut built: Vec<ColumnBuilder> = Vec::new();
         for (name, cells) in columns {
             let name = name.into();
-            if let Some(first) = built.iter().position(|c| c.name == name) {
-                return Err(DataError::DuplicateColumn {
-                    path: source.into(),
-                    name,
-                    first: first + 1,
-                    second: built.len() + 1,
-                });
-            }
-            let mut column = Column {
-                name,
-                values: Vec::new(),
-                ids: Vec::new(),
-            };
-            let mut map: HashMap<String, u32> = HashMap::new();
+            check_unique(source, &built, &name)?;
+            let mut column = ColumnBuilder::new(name);
             for cell in cells {
-                let text = cell.as_ref();
-                let id = match map.get(text) {
-                    Some(&id) => id,
-                    None => {
-                        let id = column.values.len() as u32;
-                        map.insert(text.to_owned(), id);
-                        column.values.push(text.to_owned());
-                        id
-                    }
-                };
-                column.ids.push(id);
+                column.push(cell.as_ref());
             }
             if let Some(first) = built.first() {
-                if first.ids.len() != column.ids.len() {
+                if first.len() != column.len() {
                     return Err(DataError::ColumnLength {
                         path: source.into(),
-                        column: column.name,
-                        expected: first.ids.len(),
-                        got: column.ids.len(),
+                        column: column.name().into(),
+                        expected: first.len(),
+                        got: column.len(),
                     });
                 }
             }
             built.push(column);
         }
-        let Some(rows) = built.first().map(|c| c.ids.len()) else {
+        Self::from_built(source, built)
+    }
+
+    /// A table of equally long built columns, row `i` at line `i + 2`.
+    pub(crate) fn from_built(source: &str, built: Vec<ColumnBuilder>) -> Result<Self, DataError> {
+        let Some(rows) = built.first().map(ColumnBuilder::len) else {
             return Err(DataError::EmptyFile {
                 path: source.into(),
             });
@@ -459,7 +471,7 @@ impl Table {
         }
         Ok(Self {
             source: source.into(),
-            columns: built,
+            columns: built.into_iter().map(ColumnBuilder::finish).collect(),
             lines: (2..rows as u64 + 2).collect(),
         })
     }
@@ -497,5 +509,22 @@ impl Table {
     /// The 1-based line of row `row` in the file (the header is line 1).
     pub fn line(&self, row: usize) -> u64 {
         self.lines[row]
+    }
+}
+
+/// [`DataError::DuplicateColumn`] when `name` is already among `built`.
+pub(crate) fn check_unique(
+    source: &str,
+    built: &[ColumnBuilder],
+    name: &str,
+) -> Result<(), DataError> {
+    match built.iter().position(|c| c.name() == name) {
+        Some(first) => Err(DataError::DuplicateColumn {
+            path: source.into(),
+            name: name.into(),
+            first: first + 1,
+            second: built.len() + 1,
+        }),
+        None => Ok(()),
     }
 }
