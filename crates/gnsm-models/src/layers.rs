@@ -29,7 +29,7 @@ pub fn layer_norm(dim: usize, vb: VarBuilder<'_>) -> Result<LayerNorm> {
 
 impl Module for LayerNorm {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        if let Some(y) = crate::kernels::layer_norm(x, &self.weight, &self.bias, self.eps)? {
+        if let Some(y) = crate::cpu::ops::layer_norm(x, &self.weight, &self.bias, self.eps)? {
             return Ok(y);
         }
         let mean = x.mean_keepdim(D::Minus1)?;
@@ -48,7 +48,7 @@ impl Module for LayerNorm {
 /// A candle error.
 pub fn activate(x: &Tensor, activation: Activation) -> Result<Tensor> {
     match activation {
-        Activation::Gelu => crate::kernels::gelu_erf(x),
+        Activation::Gelu => crate::cpu::ops::gelu_erf(x),
         Activation::Silu => x.silu(),
         Activation::Relu => x.relu(),
     }

@@ -20,11 +20,9 @@
 //! from a seeded host RNG.
 
 mod config;
-mod cpu_step;
+mod cpu;
 mod error;
-mod fused;
 mod io;
-mod kernels;
 pub mod layers;
 mod model;
 mod tab_resnet;

@@ -158,6 +158,17 @@ impl std::fmt::Debug for ScoreModel {
 }
 
 impl ScoreModel {
+    /// What the host kernels read of this network (`crate::cpu`).
+    pub(crate) fn cpu_view(&self) -> crate::cpu::NetView<'_> {
+        crate::cpu::NetView {
+            config: self.config(),
+            input_width: self.layout().width(),
+            vars: self.named_vars(),
+            frequencies: self.network().embedding().frequencies(),
+            device: self.device(),
+        }
+    }
+
     /// Build and initialise from `config.seed`: Xavier-uniform weights, zero biases, unit
     /// LayerNorm gains, Fourier frequencies `N(0, scale²)` — all drawn on the host, so the
     /// same seed gives the same model on every device.
@@ -283,7 +294,7 @@ impl ScoreModel {
                     got: steps.len().to_string(),
                 });
             }
-            if let Some(out) = crate::cpu_step::infer(self, &host, &steps)? {
+            if let Some(out) = crate::cpu::infer(&self.cpu_view(), &host, &steps)? {
                 return Ok(Tensor::from_vec(
                     out,
                     (rows, self.layout.width()),

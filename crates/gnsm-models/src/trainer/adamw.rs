@@ -1,7 +1,7 @@
 use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
 
-use crate::fused::{fusable, AdamWApply, HostMoment, Moment};
+use crate::cpu::inplace::{fusable, AdamWApply, HostMoment, Moment};
 use crate::ModelError;
 
 /// AdamW (decoupled weight decay, PyTorch's update) whose moments are plain tensors that a

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use adamw::AdamW;
 
-use crate::cpu_step::CpuStep;
+use crate::cpu::CpuStep;
 pub use config::{LrSchedule, NonFinitePolicy, TrainerConfig};
 
 use crate::model::WeightsHeader;
@@ -404,15 +404,14 @@ impl Trainer {
             )?;
             let targets = self.loss.targets(&noise, DType::F32)?;
             let lr = self.config.lr_at(self.progress.step);
-            let (loss, norm, grads) = if self.config.fused_cpu_step
-                && CpuStep::supports(&self.model)
-            {
+            let view = self.model.cpu_view();
+            let (loss, norm, grads) = if self.config.fused_cpu_step && CpuStep::supports(&view) {
                 if self.cpu_step.as_ref().map(CpuStep::batch) != Some(batch) {
-                    self.cpu_step = Some(CpuStep::new(&self.model, batch)?);
+                    self.cpu_step = Some(CpuStep::new(&view, batch)?);
                 }
                 let step = self.cpu_step.as_mut().expect("built above");
                 let loss_fn = &self.loss;
-                let loss = step.run(&self.model, &noise.noisy, &levels, &mut |out| {
+                let loss = step.run(&view, &noise.noisy, &levels, &mut |out| {
                     let out = Var::from_tensor(&Tensor::from_slice(out, (batch, width), &device)?)?;
                     let parts = loss_fn.forward(out.as_tensor(), &targets)?;
                     let loss = f64::from(parts.total.to_scalar::<f32>()?);
@@ -609,9 +608,11 @@ impl Trainer {
     fn update_ema(&self) -> Result<(), ModelError> {
         let d = self.config.ema_decay;
         for ((_, e), (_, p)) in self.ema.named_vars().iter().zip(self.model.named_vars()) {
-            if crate::fused::fusable(&[e.as_tensor(), p.as_tensor()]) {
-                e.as_tensor()
-                    .inplace_op2(p.as_tensor(), &crate::fused::EmaUpdate { decay: d as f32 })?;
+            if crate::cpu::inplace::fusable(&[e.as_tensor(), p.as_tensor()]) {
+                e.as_tensor().inplace_op2(
+                    p.as_tensor(),
+                    &crate::cpu::inplace::EmaUpdate { decay: d as f32 },
+                )?;
             } else {
                 e.set(&((e.as_tensor() * d)? + (p.as_tensor() * (1.0 - d))?)?)?;
             }

@@ -5,22 +5,16 @@
 use candle_core::{CpuStorage, InplaceOp1, InplaceOp2, InplaceOp3, Layout, Result, Tensor};
 
 fn slice<'a>(s: &'a CpuStorage, l: &Layout, name: &str) -> Result<&'a [f32]> {
-    let CpuStorage::F32(data) = s else {
-        candle_core::bail!("{name}: only f32 is supported");
-    };
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => candle_core::bail!("{name}: needs contiguous tensors"),
+    match super::f32_slice(s, l) {
+        Some(x) => Ok(x),
+        None => candle_core::bail!("{name}: needs contiguous f32 tensors"),
     }
 }
 
 fn slice_mut<'a>(s: &'a mut CpuStorage, l: &Layout, name: &str) -> Result<&'a mut [f32]> {
-    let CpuStorage::F32(data) = s else {
-        candle_core::bail!("{name}: only f32 is supported");
-    };
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&mut data[a..b]),
-        None => candle_core::bail!("{name}: needs contiguous tensors"),
+    match super::f32_slice_mut(s, l) {
+        Some(x) => Ok(x),
+        None => candle_core::bail!("{name}: needs contiguous f32 tensors"),
     }
 }
 

@@ -7,16 +7,17 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-/// Rows handled per rayon task (small tensors stay on one thread).
-const ROWS_PER_TASK: usize = 32;
+use super::row_stats;
+
+/// Rows per rayon task here: the LayerNorm backward sums its gain and shift gradients over
+/// blocks of this many rows, so changing it changes the float summation order (and the
+/// bits of every result). The element-wise passes elsewhere use `super::ROWS_PER_TASK`.
+const LAYER_NORM_ROWS_PER_TASK: usize = 32;
 
 fn contiguous<'a>(s: &'a CpuStorage, l: &Layout, name: &str) -> Result<&'a [f32]> {
-    let CpuStorage::F32(data) = s else {
-        candle_core::bail!("{name}: only f32 is supported");
-    };
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => candle_core::bail!("{name}: needs a contiguous tensor"),
+    match super::f32_slice(s, l) {
+        Some(x) => Ok(x),
+        None => candle_core::bail!("{name}: needs a contiguous f32 tensor"),
     }
 }
 
@@ -101,15 +102,6 @@ struct LayerNormOp {
     eps: f32,
 }
 
-/// Per-row mean and reciprocal standard deviation.
-#[inline]
-fn row_stats(row: &[f32], eps: f32) -> (f32, f32) {
-    let d = row.len() as f32;
-    let mean = row.iter().sum::<f32>() / d;
-    let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d;
-    (mean, 1.0 / (var + eps).sqrt())
-}
-
 impl CustomOp3 for LayerNormOp {
     fn name(&self) -> &'static str {
         "fused-layer-norm"
@@ -132,8 +124,8 @@ impl CustomOp3 for LayerNormOp {
             candle_core::bail!("fused-layer-norm: shapes {:?} {:?}", l1.shape(), l2.shape());
         }
         let mut out = vec![0f32; x.len()];
-        out.par_chunks_mut(d * ROWS_PER_TASK)
-            .zip(x.par_chunks(d * ROWS_PER_TASK))
+        out.par_chunks_mut(d * LAYER_NORM_ROWS_PER_TASK)
+            .zip(x.par_chunks(d * LAYER_NORM_ROWS_PER_TASK))
             .for_each(|(o, x)| {
                 for (o, x) in o.chunks_exact_mut(d).zip(x.chunks_exact(d)) {
                     let (mean, rstd) = row_stats(x, self.eps);
@@ -191,10 +183,10 @@ impl CustomOp3 for LayerNormBackward {
         let mut out = vec![0f32; (rows + 2) * d];
         let (dx, sums) = out.split_at_mut(rows * d);
         let partial = dx
-            .par_chunks_mut(d * ROWS_PER_TASK)
+            .par_chunks_mut(d * LAYER_NORM_ROWS_PER_TASK)
             .zip(
-                x.par_chunks(d * ROWS_PER_TASK)
-                    .zip(g.par_chunks(d * ROWS_PER_TASK)),
+                x.par_chunks(d * LAYER_NORM_ROWS_PER_TASK)
+                    .zip(g.par_chunks(d * LAYER_NORM_ROWS_PER_TASK)),
             )
             .map(|(dx, (x, g))| {
                 let mut dw = vec![0f32; d];

@@ -11,112 +11,15 @@
 //! Only the network runs here; the loss and its gradient with respect to the network output
 //! stay in candle (gnsm-losses), on a (batch × columns) tensor.
 
-use candle_core::{CpuStorage, Storage};
-use gemm::Parallelism;
 use rayon::prelude::*;
 
-use crate::{Activation, ModelError, ScoreModel};
-
-/// Rows per rayon task in the element-wise passes.
-const ROWS_PER_TASK: usize = 16;
+use super::math::*;
+use super::params::{NetIdx, NetView};
+use super::ROWS_PER_TASK;
+use crate::{Activation, ModelError};
 
 /// Given the network output, the loss and its gradient with respect to the output.
 pub(crate) type LossGrad<'a> = dyn FnMut(&[f32]) -> Result<(f64, Vec<f32>), ModelError> + 'a;
-
-/// Indices (into the model's sorted variables) of a layer's weight and bias: a linear layer
-/// or a LayerNorm (gain and shift).
-#[derive(Debug, Clone, Copy)]
-struct AffineIdx {
-    weight: usize,
-    bias: usize,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct BlockIdx {
-    norm: AffineIdx,
-    dense_1: AffineIdx,
-    film: AffineIdx,
-    dense_2: AffineIdx,
-}
-
-/// Where each tab-ResNet variable sits in the model's sorted variable list.
-#[derive(Debug, Clone)]
-struct NetIdx {
-    emb_0: AffineIdx,
-    emb_1: AffineIdx,
-    proj: AffineIdx,
-    blocks: Vec<BlockIdx>,
-    head_norm: AffineIdx,
-    head: AffineIdx,
-}
-
-impl NetIdx {
-    /// Look the variables up by name (`proj.weight`, `blocks.3.film.bias`, …).
-    ///
-    /// # Errors
-    /// [`ModelError::Shape`] naming a variable that is missing.
-    fn new(names: &[String], depth: usize) -> Result<Self, ModelError> {
-        let find = |name: String| {
-            names
-                .iter()
-                .position(|n| *n == name)
-                .ok_or_else(|| ModelError::Shape {
-                    what: "tab-ResNet variables",
-                    expected: format!("a variable {name}"),
-                    got: "none".into(),
-                })
-        };
-        let affine = |prefix: &str| -> Result<AffineIdx, ModelError> {
-            Ok(AffineIdx {
-                weight: find(format!("{prefix}.weight"))?,
-                bias: find(format!("{prefix}.bias"))?,
-            })
-        };
-        let blocks = (0..depth)
-            .map(|i| {
-                Ok(BlockIdx {
-                    norm: affine(&format!("blocks.{i}.norm"))?,
-                    dense_1: affine(&format!("blocks.{i}.dense_1"))?,
-                    film: affine(&format!("blocks.{i}.film"))?,
-                    dense_2: affine(&format!("blocks.{i}.dense_2"))?,
-                })
-            })
-            .collect::<Result<Vec<_>, ModelError>>()?;
-        Ok(Self {
-            emb_0: affine("embedding.dense_0")?,
-            emb_1: affine("embedding.dense_1")?,
-            proj: affine("proj")?,
-            blocks,
-            head_norm: affine("head_norm")?,
-            head: affine("head")?,
-        })
-    }
-}
-
-/// Call `f` with every variable of `model` as a host slice (in sorted order) and the
-/// Fourier frequencies, holding the storage read locks for the duration.
-///
-/// # Errors
-/// [`ModelError::Shape`] for a variable that is not contiguous f32 on the CPU, or what `f`
-/// returns.
-fn with_params<R>(
-    model: &ScoreModel,
-    f: impl FnOnce(&[&[f32]], &[f32]) -> Result<R, ModelError>,
-) -> Result<R, ModelError> {
-    let vars = model.named_vars();
-    let guards: Vec<_> = vars
-        .iter()
-        .map(|(_, v)| v.as_tensor().storage_and_layout())
-        .collect();
-    let params: Vec<&[f32]> = guards
-        .iter()
-        .map(|(s, l)| cpu_slice(s, l))
-        .collect::<Result<_, _>>()?;
-    let fourier = model.network().embedding().frequencies().clone();
-    let (w_guard, w_layout) = fourier.storage_and_layout();
-    let freqs = cpu_slice(&w_guard, w_layout)?;
-    f(&params, freqs)
-}
 
 /// Saved activations of one residual block.
 #[derive(Debug)]
@@ -178,19 +81,19 @@ pub(crate) struct CpuStep {
 
 impl CpuStep {
     /// Whether the hand-written step can train `model`: CPU, f32, no dropout.
-    pub(crate) fn supports(model: &ScoreModel) -> bool {
-        model.config().dropout == 0.0 && cpu_f32(model)
+    pub(crate) fn supports(model: &NetView<'_>) -> bool {
+        model.config.dropout == 0.0 && model.on_cpu_f32()
     }
 
     /// Buffers for `model` at `batch` rows per step.
     ///
     /// # Errors
     /// [`ModelError::Shape`] when a variable the tab-ResNet needs is missing.
-    pub(crate) fn new(model: &ScoreModel, batch: usize) -> Result<Self, ModelError> {
-        let config = model.config();
+    pub(crate) fn new(model: &NetView<'_>, batch: usize) -> Result<Self, ModelError> {
+        let config = model.config;
         let (width, depth, emb_size) = (config.width, config.depth, config.embedding_size);
-        let in_dim = model.layout().width();
-        let vars = model.named_vars();
+        let in_dim = model.input_width;
+        let vars = &model.vars;
         let names: Vec<String> = vars.iter().map(|(n, _)| n.clone()).collect();
         let idx = NetIdx::new(&names, depth)?;
         let rows_w = batch * width;
@@ -264,7 +167,7 @@ impl CpuStep {
     /// [`ModelError::Shape`] for inputs of the wrong size, or what `loss_grad` returns.
     pub(crate) fn run(
         &mut self,
-        model: &ScoreModel,
+        model: &NetView<'_>,
         x: &[f32],
         levels: &[usize],
         loss_grad: &mut LossGrad<'_>,
@@ -277,7 +180,7 @@ impl CpuStep {
             });
         }
         self.x.copy_from_slice(x);
-        with_params(model, |params, freqs| {
+        model.with_params(|params, freqs| {
             self.forward(params, freqs, levels);
             let (loss, g_out) = loss_grad(&self.out)?;
             if g_out.len() != self.out.len() {
@@ -539,452 +442,6 @@ impl CpuStep {
     }
 }
 
-/// Fourier features `[sin(2π t f), cos(2π t f)]` of each row's level `t`, `e` per row.
-fn fourier_features(feats: &mut [f32], freqs: &[f32], levels: impl Iterator<Item = f32>, e: usize) {
-    let half = e / 2;
-    for (row, t) in feats.chunks_exact_mut(e).zip(levels) {
-        for (j, &f) in freqs.iter().enumerate().take(half) {
-            let a = t * f * (2.0 * std::f32::consts::PI);
-            row[j] = a.sin();
-            row[half + j] = a.cos();
-        }
-    }
-}
-
-/// Whether `model`'s variables can be read as CPU f32 slices (the hand-written paths).
-fn cpu_f32(model: &ScoreModel) -> bool {
-    model.device().is_cpu()
-        && model
-            .named_vars()
-            .iter()
-            .all(|(_, v)| v.dtype() == candle_core::DType::F32 && v.is_contiguous())
-}
-
-/// Inference forward of `rows` rows `x` (row-major, the layout's width) at per-row `levels`
-/// (as f32): the tab-ResNet without dropout on a handful of buffers allocated once per call
-/// instead of one per op. `None` when the model is not a CPU f32 model.
-///
-/// # Errors
-/// [`ModelError::Shape`] for a missing variable or inputs of the wrong size.
-pub(crate) fn infer(
-    model: &ScoreModel,
-    x: &[f32],
-    levels: &[f32],
-) -> Result<Option<Vec<f32>>, ModelError> {
-    if !cpu_f32(model) {
-        return Ok(None);
-    }
-    let config = model.config();
-    let (w, e) = (config.width, config.embedding_size);
-    let d = model.layout().width();
-    let b = levels.len();
-    if x.len() != b * d {
-        return Err(ModelError::Shape {
-            what: "network input",
-            expected: format!("{b} rows of {d}"),
-            got: format!("{} values", x.len()),
-        });
-    }
-    let names: Vec<String> = model.named_vars().into_iter().map(|(n, _)| n).collect();
-    let idx = NetIdx::new(&names, config.depth)?;
-    let (mut distinct, mut row_level) = (Vec::new(), Vec::with_capacity(b));
-    distinct_levels(levels.iter().copied(), &mut distinct, &mut row_level);
-    let u = distinct.len();
-    with_params(model, |p, freqs| {
-        let mut feats = vec![0f32; u * e];
-        let mut tmp = vec![0f32; u * e];
-        let mut emb = vec![0f32; u * e];
-        fourier_features(&mut feats, freqs, distinct.iter().copied(), e);
-        linear_fwd(&mut tmp, &feats, p, idx.emb_0, u, e, e);
-        map(&mut feats, &tmp, silu);
-        linear_fwd(&mut tmp, &feats, p, idx.emb_1, u, e, e);
-        map(&mut emb, &tmp, silu);
-        drop((feats, tmp));
-
-        let mut h = vec![0f32; b * w];
-        let mut t = vec![0f32; b * w];
-        let mut h1 = vec![0f32; b * w];
-        let mut film = vec![0f32; 2 * u * w];
-        linear_fwd(&mut h, x, p, idx.proj, b, d, w);
-        let act = activation_fn(config.activation);
-        for block in &idx.blocks {
-            layer_norm_rows(&h, p[block.norm.weight], p[block.norm.bias], &mut t, w);
-            map_in_place(&mut t, act);
-            linear_fwd(&mut h1, &t, p, block.dense_1, b, w, w);
-            linear_fwd(&mut film, &emb, p, block.film, u, e, 2 * w);
-            film_in_place(&mut h1, &film, &row_level, w);
-            linear_acc(&mut h, &h1, p, block.dense_2, b, w, w);
-        }
-        let norm = idx.head_norm;
-        layer_norm_rows(&h, p[norm.weight], p[norm.bias], &mut t, w);
-        map_in_place(&mut t, leaky_relu);
-        let mut out = vec![0f32; b * d];
-        linear_fwd(&mut out, &t, p, idx.head, b, w, d);
-        Ok(Some(out))
-    })
-}
-
-fn leaky_relu(v: f32) -> f32 {
-    if v > 0.0 {
-        v
-    } else {
-        0.01 * v
-    }
-}
-
-/// `h ← γ·h + β` per row, with `film` rows `γ | β`, one per level, and `row_level` giving
-/// each row's.
-fn film_in_place(h: &mut [f32], film: &[f32], row_level: &[usize], w: usize) {
-    h.par_chunks_mut(ROWS_PER_TASK * w)
-        .enumerate()
-        .for_each(|(chunk, h)| {
-            let rows = &row_level[chunk * ROWS_PER_TASK..];
-            for (h, &l) in h.chunks_exact_mut(w).zip(rows) {
-                let (gamma, beta) = film[l * 2 * w..(l + 1) * 2 * w].split_at(w);
-                for j in 0..w {
-                    h[j] = gamma[j] * h[j] + beta[j];
-                }
-            }
-        });
-}
-
-/// The distinct values of `levels` in order of first appearance, and each row's index
-/// among them (levels are small integers, so exact comparison is right).
-fn distinct_levels(
-    levels: impl Iterator<Item = f32>,
-    distinct: &mut Vec<f32>,
-    row_level: &mut Vec<usize>,
-) {
-    distinct.clear();
-    row_level.clear();
-    for level in levels {
-        let i = match distinct.iter().position(|&d| d == level) {
-            Some(i) => i,
-            None => {
-                distinct.push(level);
-                distinct.len() - 1
-            }
-        };
-        row_level.push(i);
-    }
-}
-
-/// LayerNorm of rows of `w` into `y`, keeping nothing for a backward.
-fn layer_norm_rows(x: &[f32], gamma: &[f32], beta: &[f32], y: &mut [f32], w: usize) {
-    y.par_chunks_mut(ROWS_PER_TASK * w)
-        .zip(x.par_chunks(ROWS_PER_TASK * w))
-        .for_each(|(y, x)| {
-            for (y, x) in y.chunks_exact_mut(w).zip(x.chunks_exact(w)) {
-                let (mean, rstd) = row_stats(x);
-                for j in 0..w {
-                    y[j] = (x[j] - mean) * rstd * gamma[j] + beta[j];
-                }
-            }
-        });
-}
-
-/// Mean and 1/σ (biased σ², eps 1e-5, as PyTorch) of one row.
-fn row_stats(x: &[f32]) -> (f32, f32) {
-    let n = x.len() as f32;
-    let mean = x.iter().sum::<f32>() / n;
-    let var = x.iter().map(|&v| (v - mean) * (v - mean)).sum::<f32>() / n;
-    (mean, 1.0 / (var + 1e-5).sqrt())
-}
-
-fn cpu_slice<'a>(s: &'a Storage, l: &candle_core::Layout) -> Result<&'a [f32], ModelError> {
-    match (s, l.contiguous_offsets()) {
-        (Storage::Cpu(CpuStorage::F32(data)), Some((a, b))) => Ok(&data[a..b]),
-        _ => Err(ModelError::Shape {
-            what: "fused CPU step variable",
-            expected: "a contiguous f32 CPU tensor".into(),
-            got: format!("{:?} {:?}", s.dtype(), l.shape()),
-        }),
-    }
-}
-
-/// Whether a matmul operand is read as stored (row-major) or transposed.
-#[derive(Clone, Copy)]
-enum Trans {
-    No,
-    Yes,
-}
-
-/// `dst (m × n, row-major) [+]= A · B` with `A` m × k and `B` k × n, each stored row-major
-/// as given or transposed (then stored as k × m and n × k).
-// The one `unsafe` of the crate: gemm takes raw pointers and strides.
-#[allow(clippy::too_many_arguments, unsafe_code)]
-fn gemm_rm(
-    dst: &mut [f32],
-    accumulate: bool,
-    a: &[f32],
-    a_t: Trans,
-    b: &[f32],
-    b_t: Trans,
-    m: usize,
-    k: usize,
-    n: usize,
-) {
-    assert!(dst.len() >= m * n && a.len() >= m * k && b.len() >= k * n);
-    // (row stride, column stride) of A (m × k) and B (k × n).
-    let (a_rs, a_cs) = match a_t {
-        Trans::No => (k as isize, 1),
-        Trans::Yes => (1, m as isize),
-    };
-    let (b_rs, b_cs) = match b_t {
-        Trans::No => (n as isize, 1),
-        Trans::Yes => (1, k as isize),
-    };
-    let parallelism = if m * n * k >= 64 * 64 * 64 {
-        Parallelism::Rayon(rayon::current_num_threads())
-    } else {
-        Parallelism::None
-    };
-    // SAFETY: the assert above keeps every index the strides reach inside the slices, and
-    // `dst` does not alias `a` or `b` (a `&mut` and two `&` borrows).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            a.as_ptr(),
-            a_cs,
-            a_rs,
-            b.as_ptr(),
-            b_cs,
-            b_rs,
-            if accumulate { 1.0 } else { 0.0 },
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
-        );
-    }
-}
-
-/// `out = x · Wᵀ + bias` for a linear layer of `inp → outp` (W stored (outp, inp)).
-fn linear_fwd(
-    out: &mut [f32],
-    x: &[f32],
-    p: &[&[f32]],
-    idx: AffineIdx,
-    rows: usize,
-    inp: usize,
-    outp: usize,
-) {
-    linear_into(out, false, x, p, idx, rows, inp, outp);
-}
-
-/// `out += x · Wᵀ + bias` (a residual branch added to the stream).
-fn linear_acc(
-    out: &mut [f32],
-    x: &[f32],
-    p: &[&[f32]],
-    idx: AffineIdx,
-    rows: usize,
-    inp: usize,
-    outp: usize,
-) {
-    linear_into(out, true, x, p, idx, rows, inp, outp);
-}
-
-/// The bias goes into `out` first (copied, or added when `accumulate`), then the matmul
-/// accumulates onto it: no separate bias pass over the output.
-#[allow(clippy::too_many_arguments)]
-fn linear_into(
-    out: &mut [f32],
-    accumulate: bool,
-    x: &[f32],
-    p: &[&[f32]],
-    idx: AffineIdx,
-    rows: usize,
-    inp: usize,
-    outp: usize,
-) {
-    let bias = p[idx.bias];
-    for row in out[..rows * outp].chunks_exact_mut(outp) {
-        if accumulate {
-            row.iter_mut().zip(bias).for_each(|(o, &b)| *o += b);
-        } else {
-            row.copy_from_slice(bias);
-        }
-    }
-    let weight = p[idx.weight];
-    gemm_rm(out, true, x, Trans::No, weight, Trans::Yes, rows, inp, outp);
-}
-
-/// Backward of `y = x · Wᵀ + b` given `g = ∂L/∂y`: `∂W = gᵀ · x`, `∂b = Σ_rows g`, and, when
-/// asked, `gx = g · W`.
-#[allow(clippy::too_many_arguments)]
-fn linear_bwd(
-    g: &[f32],
-    x: &[f32],
-    weight: &[f32],
-    grads: &mut [Vec<f32>],
-    idx: AffineIdx,
-    gx: Option<&mut [f32]>,
-    rows: usize,
-    inp: usize,
-    outp: usize,
-) {
-    gemm_rm(
-        &mut grads[idx.weight],
-        false,
-        g,
-        Trans::Yes,
-        x,
-        Trans::No,
-        outp,
-        rows,
-        inp,
-    );
-    column_sums(&mut grads[idx.bias], g, outp);
-    if let Some(gx) = gx {
-        gemm_rm(gx, false, g, Trans::No, weight, Trans::No, rows, outp, inp);
-    }
-}
-
-fn column_sums(dst: &mut [f32], g: &[f32], cols: usize) {
-    dst.fill(0.0);
-    for row in g.chunks_exact(cols) {
-        dst.iter_mut().zip(row).for_each(|(d, &v)| *d += v);
-    }
-}
-
-/// `dst[i] = f(src[i])`, in parallel.
-fn map(dst: &mut [f32], src: &[f32], f: fn(f32) -> f32) {
-    dst.par_chunks_mut(4096)
-        .zip(src.par_chunks(4096))
-        .for_each(|(d, s)| d.iter_mut().zip(s).for_each(|(d, &v)| *d = f(v)));
-}
-
-/// `x[i] = f(x[i])`, in parallel.
-fn map_in_place(x: &mut [f32], f: fn(f32) -> f32) {
-    x.par_chunks_mut(4096)
-        .for_each(|c| c.iter_mut().for_each(|v| *v = f(*v)));
-}
-
-/// `g[i] *= f'(x[i])`, in parallel.
-fn grad_map(g: &mut [f32], x: &[f32], df: fn(f32) -> f32) {
-    g.par_chunks_mut(4096)
-        .zip(x.par_chunks(4096))
-        .for_each(|(g, x)| g.iter_mut().zip(x).for_each(|(g, &v)| *g *= df(v)));
-}
-
-/// LayerNorm over rows of `w`: `hat = (x - μ)/σ`, `y = hat·γ + β` (eps 1e-5, biased σ², as
-/// PyTorch and [`crate::layers::LayerNorm`]).
-fn layer_norm_fwd(
-    x: &[f32],
-    gamma: &[f32],
-    beta: &[f32],
-    hat: &mut [f32],
-    rstd: &mut [f32],
-    y: &mut [f32],
-    w: usize,
-) {
-    hat.par_chunks_mut(ROWS_PER_TASK * w)
-        .zip(y.par_chunks_mut(ROWS_PER_TASK * w))
-        .zip(rstd.par_chunks_mut(ROWS_PER_TASK))
-        .zip(x.par_chunks(ROWS_PER_TASK * w))
-        .for_each(|(((hat, y), rstd), x)| {
-            for (((hat, y), r), x) in hat
-                .chunks_exact_mut(w)
-                .zip(y.chunks_exact_mut(w))
-                .zip(rstd.iter_mut())
-                .zip(x.chunks_exact(w))
-            {
-                let (mean, rstd) = row_stats(x);
-                *r = rstd;
-                for j in 0..w {
-                    hat[j] = (x[j] - mean) * *r;
-                    y[j] = hat[j] * gamma[j] + beta[j];
-                }
-            }
-        });
-}
-
-/// LayerNorm backward: `∂γ = Σ g·hat`, `∂β = Σ g`, and `gx += (1/σ)(ĝ - mean(ĝ) -
-/// hat·mean(ĝ·hat))` with `ĝ = g·γ`.
-#[allow(clippy::too_many_arguments)]
-fn layer_norm_bwd(
-    g: &[f32],
-    hat: &[f32],
-    rstd: &[f32],
-    gamma: &[f32],
-    grads: &mut [Vec<f32>],
-    idx: AffineIdx,
-    gx: &mut [f32],
-    w: usize,
-) {
-    {
-        let dgamma = &mut grads[idx.weight];
-        dgamma.fill(0.0);
-        for (g, hat) in g.chunks_exact(w).zip(hat.chunks_exact(w)) {
-            for j in 0..w {
-                dgamma[j] += g[j] * hat[j];
-            }
-        }
-    }
-    column_sums(&mut grads[idx.bias], g, w);
-    gx.par_chunks_mut(ROWS_PER_TASK * w)
-        .zip(g.par_chunks(ROWS_PER_TASK * w))
-        .zip(hat.par_chunks(ROWS_PER_TASK * w))
-        .zip(rstd.par_chunks(ROWS_PER_TASK))
-        .for_each(|(((gx, g), hat), rstd)| {
-            for (((gx, g), hat), &r) in gx
-                .chunks_exact_mut(w)
-                .zip(g.chunks_exact(w))
-                .zip(hat.chunks_exact(w))
-                .zip(rstd)
-            {
-                let (mut mean_g, mut mean_gh) = (0f32, 0f32);
-                for j in 0..w {
-                    let gg = g[j] * gamma[j];
-                    mean_g += gg;
-                    mean_gh += gg * hat[j];
-                }
-                mean_g /= w as f32;
-                mean_gh /= w as f32;
-                for j in 0..w {
-                    gx[j] += r * (g[j] * gamma[j] - mean_g - hat[j] * mean_gh);
-                }
-            }
-        });
-}
-
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
-}
-
-fn silu(x: f32) -> f32 {
-    x * sigmoid(x)
-}
-
-fn silu_grad(x: f32) -> f32 {
-    let s = sigmoid(x);
-    s * (1.0 + x * (1.0 - s))
-}
-
-fn activation_fn(a: Activation) -> fn(f32) -> f32 {
-    match a {
-        Activation::Gelu => crate::kernels::gelu,
-        Activation::Silu => silu,
-        Activation::Relu => |v| v.max(0.0),
-    }
-}
-
-fn activation_grad(a: Activation) -> fn(f32) -> f32 {
-    match a {
-        Activation::Gelu => crate::kernels::gelu_grad,
-        Activation::Silu => silu_grad,
-        Activation::Relu => |v| if v > 0.0 { 1.0 } else { 0.0 },
-    }
-}
-
 /// Put host gradients into a `Var`-keyed list (for tests and the candle fallback).
 #[cfg(test)]
 pub(crate) fn grads_as_tensors(
@@ -1001,7 +458,7 @@ pub(crate) fn grads_as_tensors(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::TabResNetConfig;
+    use crate::{ScoreModel, TabResNetConfig};
     use candle_core::{Device, Tensor};
     use gnsm_noise::FeatureLayout;
 
@@ -1046,10 +503,11 @@ mod tests {
             let levels: Vec<usize> = (0..batch).map(|i| [0, 3, 7, 19, 11, 3][i % 6]).collect();
             let c: Vec<f32> = (0..batch * 9).map(|_| next()).collect();
 
-            let mut step = CpuStep::new(&model, batch).unwrap();
+            let view = model.cpu_view();
+            let mut step = CpuStep::new(&view, batch).unwrap();
             let c_host = c.clone();
             let loss = step
-                .run(&model, &x, &levels, &mut |out| {
+                .run(&view, &x, &levels, &mut |out| {
                     let l: f32 = out.iter().zip(&c_host).map(|(o, c)| o * c).sum();
                     Ok((f64::from(l), c_host.clone()))
                 })
@@ -1068,7 +526,7 @@ mod tests {
             let expected_loss = total.to_scalar::<f32>().unwrap();
             // The inference forward gives the same output.
             let level_f: Vec<f32> = levels.iter().map(|&l| l as f32).collect();
-            let inferred = infer(&model, &x, &level_f).unwrap().unwrap();
+            let inferred = crate::cpu::infer(&view, &x, &level_f).unwrap().unwrap();
             let want: Vec<f32> = model
                 .network()
                 .forward(&xt, &lt)
@@ -1104,7 +562,7 @@ mod tests {
             }
             // The buffers are reused: a second run on other inputs gives that run's numbers.
             let x2: Vec<f32> = x.iter().map(|v| -v).collect();
-            step.run(&model, &x2, &levels, &mut |_| Ok((0.0, c.clone())))
+            step.run(&view, &x2, &levels, &mut |_| Ok((0.0, c.clone())))
                 .unwrap();
             let out2 = model
                 .network()

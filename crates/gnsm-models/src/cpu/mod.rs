@@ -1,0 +1,52 @@
+//! Host (CPU) kernels, in the manner of candle-core's `cpu/` folder: what the CPU path
+//! runs instead of chains of candle ops.
+//!
+//! - [`ops`]: LayerNorm and the exact GELU as candle custom ops with their own backward;
+//! - [`inplace`]: the optimizer's moments, AdamW's update and the EMA as in-place ops;
+//! - [`params`]: a tab-ResNet's variables as host slices ([`NetView`]);
+//! - `math`: matmuls through `gemm`, LayerNorm, FiLM and activations on host slices;
+//! - [`step`]: the allocation-free training step ([`CpuStep`]), checked against autograd;
+//! - `infer`: the inference forward.
+//!
+//! Nothing here depends on the model type: `ScoreModel` hands over a [`NetView`].
+
+mod infer;
+pub(crate) mod inplace;
+mod math;
+pub(crate) mod ops;
+pub(crate) mod params;
+pub(crate) mod step;
+
+use candle_core::{CpuStorage, Layout};
+
+pub(crate) use infer::infer;
+pub(crate) use params::NetView;
+pub(crate) use step::CpuStep;
+
+/// Rows per rayon task in the element-wise passes (small tensors stay on one thread).
+pub(crate) const ROWS_PER_TASK: usize = 16;
+
+/// The values of a contiguous f32 CPU tensor.
+pub(crate) fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout) -> Option<&'a [f32]> {
+    match (s, l.contiguous_offsets()) {
+        (CpuStorage::F32(data), Some((a, b))) => Some(&data[a..b]),
+        _ => None,
+    }
+}
+
+/// The values of a contiguous f32 CPU tensor, writable.
+pub(crate) fn f32_slice_mut<'a>(s: &'a mut CpuStorage, l: &Layout) -> Option<&'a mut [f32]> {
+    match (s, l.contiguous_offsets()) {
+        (CpuStorage::F32(data), Some((a, b))) => Some(&mut data[a..b]),
+        _ => None,
+    }
+}
+
+/// Mean and 1/σ of one row (biased σ², as PyTorch's LayerNorm).
+#[inline]
+pub(crate) fn row_stats(row: &[f32], eps: f32) -> (f32, f32) {
+    let d = row.len() as f32;
+    let mean = row.iter().sum::<f32>() / d;
+    let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d;
+    (mean, 1.0 / (var + eps).sqrt())
+}
