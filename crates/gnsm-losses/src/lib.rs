@@ -44,8 +44,10 @@
 
 mod error;
 mod group;
+mod host;
 mod objective;
 
 pub use error::LossError;
 pub use group::{GroupSoftmax, GroupStrategy, PAD_LOGIT};
+pub use host::loss_and_grad;
 pub use objective::{CategoricalObjective, GnsmLoss, LossConfig, LossParts, LossTargets};

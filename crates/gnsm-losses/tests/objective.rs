@@ -360,3 +360,93 @@ fn mismatched_shapes_are_errors() {
     let zeros = Tensor::zeros((4, layout.width()), DType::F32, &Device::Cpu).unwrap();
     assert!(mse.forward(&zeros, &targets).is_err());
 }
+
+/// The one-pass host loss: its value equals the naive f64 reference and the candle path, its
+/// gradient equals candle's autograd and central differences of the f64 reference.
+#[test]
+fn host_loss_matches_candle_and_finite_differences() {
+    let layout = mixed();
+    let w = layout.width();
+    for objective in OBJECTIVES {
+        let noise = perturbed(&layout, 6, 11);
+        let mut rng = NoiseRng::seed_from_u64(5);
+        let output: Vec<f64> = (0..noise.rows * w)
+            .map(|_| rng.random_range(-3.0f64..3.0))
+            .collect();
+        let out32: Vec<f32> = output.iter().map(|&v| v as f32).collect();
+        let mut grad = vec![0f32; out32.len()];
+        let (cat, cont) =
+            gnsm_losses::loss_and_grad(&layout, objective, &noise, &out32, &mut grad).unwrap();
+        let naive = naive_loss(&layout, &noise, &output, objective);
+        assert!(
+            ((cat + cont) - naive).abs() <= 1e-5 * (1.0 + naive.abs()),
+            "{objective:?}: host {} vs naive {naive}",
+            cat + cont
+        );
+
+        // Candle: value and autograd gradient, Narrow strategy (the trainer's default).
+        let loss = GnsmLoss::new(
+            &layout,
+            LossConfig {
+                objective,
+                strategy: GroupStrategy::Narrow,
+            },
+            &Device::Cpu,
+        )
+        .unwrap();
+        let var =
+            Var::from_tensor(&Tensor::from_slice(&out32, (noise.rows, w), &Device::Cpu).unwrap())
+                .unwrap();
+        let targets = loss.targets(&noise, DType::F32).unwrap();
+        let parts = loss.forward(var.as_tensor(), &targets).unwrap();
+        let total = f64::from(parts.total.to_scalar::<f32>().unwrap());
+        assert!(
+            ((cat + cont) - total).abs() <= 1e-5 * (1.0 + total.abs()),
+            "{objective:?}"
+        );
+        let candle_grad: Vec<f32> = parts
+            .total
+            .backward()
+            .unwrap()
+            .get(var.as_tensor())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        for (i, (a, b)) in grad.iter().zip(&candle_grad).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-6 + 1e-4 * b.abs(),
+                "{objective:?} [{i}]: {a} vs {b}"
+            );
+        }
+
+        // Central differences of the f64 reference.
+        let h = 1e-5;
+        for i in (0..output.len()).step_by(7) {
+            let mut up = output.clone();
+            up[i] += h;
+            let mut down = output.clone();
+            down[i] -= h;
+            let fd = (naive_loss(&layout, &noise, &up, objective)
+                - naive_loss(&layout, &noise, &down, objective))
+                / (2.0 * h);
+            assert!(
+                (f64::from(grad[i]) - fd).abs() <= 1e-5 + 1e-3 * fd.abs(),
+                "{objective:?} [{i}]: {} vs {fd}",
+                grad[i]
+            );
+        }
+    }
+    // A mismatched output is a shape error, not a panic.
+    let noise = perturbed(&layout, 2, 1);
+    let mut grad = vec![0f32; 3];
+    assert!(gnsm_losses::loss_and_grad(
+        &layout,
+        CategoricalObjective::Kl,
+        &noise,
+        &[0.0; 3],
+        &mut grad
+    )
+    .is_err());
+}

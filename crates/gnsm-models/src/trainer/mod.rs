@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor};
 use gnsm_losses::GnsmLoss;
 use gnsm_noise::{perturb_batch, FeatureLayout, NoiseRng, NoiseSchedule, Perturbation};
 use rand::seq::SliceRandom;
@@ -288,7 +288,6 @@ impl Trainer {
                 &mut self.progress.rng,
                 &mut noise,
             )?;
-            let targets = self.loss.targets(&noise, DType::F32)?;
             let lr = self.config.lr_at(self.progress.step);
             let view = self.model.cpu_view();
             let (loss, norm, grads) = if self.config.fused_cpu_step && CpuStep::supports(&view) {
@@ -296,17 +295,14 @@ impl Trainer {
                     self.cpu_step = Some(CpuStep::new(&view, batch)?);
                 }
                 let step = self.cpu_step.as_mut().expect("built above");
-                let loss_fn = &self.loss;
+                // The loss and its gradient in one host pass over every group: no candle
+                // ops per group, so the step costs the same for 10 groups as for 1,000.
+                let (layout, objective) = (self.loss.layout(), self.loss.config().objective);
                 let loss = step.run(&view, &noise.noisy, &levels, &mut |out| {
-                    let out = Var::from_tensor(&Tensor::from_slice(out, (batch, width), &device)?)?;
-                    let parts = loss_fn.forward(out.as_tensor(), &targets)?;
-                    let loss = f64::from(parts.total.to_scalar::<f32>()?);
-                    let grads = parts.total.backward()?;
-                    let g = match grads.get(out.as_tensor()) {
-                        Some(g) => g.flatten_all()?.to_vec1::<f32>()?,
-                        None => vec![0.0; batch * width],
-                    };
-                    Ok((loss, g))
+                    let mut g = vec![0f32; out.len()];
+                    let (categorical, continuous) =
+                        gnsm_losses::loss_and_grad(layout, objective, &noise, out, &mut g)?;
+                    Ok((categorical + continuous, g))
                 })?;
                 let step: &CpuStep = step;
                 (
@@ -320,6 +316,7 @@ impl Trainer {
                 let level_ids: Vec<u32> = levels.iter().map(|&l| l as u32).collect();
                 let level_t = Tensor::from_vec(level_ids, batch, &device)?;
                 let out = self.model.forward_with_masks(&x, &level_t, &masks)?;
+                let targets = self.loss.targets(&noise, DType::F32)?;
                 let parts = self.loss.forward(&out, &targets)?;
                 let loss = f64::from(parts.total.to_scalar::<f32>()?);
                 let grads = parts.total.backward()?;
