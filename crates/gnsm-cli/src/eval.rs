@@ -93,22 +93,25 @@ pub fn run(args: EvalArgs) -> Result<()> {
     if !args.train.quiet {
         writeln!(
             say,
-            "{name}: {} rows; network width {} depth {}, {} steps of {} rows per seed",
+            "{name}: {} rows; network width {} depth {}, {} steps of {} rows per seed (at least {} passes over the training rows)",
             table.rows(),
             config.network.width,
             config.network.depth,
             config.trainer.steps,
-            config.trainer.batch_size
+            config.trainer.batch_size,
+            config.min_epochs
         )?;
     }
     let mut results = Vec::new();
     let mut baseline_results: Vec<BaselineResult> = Vec::new();
     let mut last = None;
     for seed in 42..42 + args.seeds {
+        let protocol = Protocol::new(&schema, &table, seed, rule)?;
         let bar = if args.train.quiet {
             indicatif::ProgressBar::hidden()
         } else {
-            let bar = indicatif::ProgressBar::new(config.trainer.steps as u64);
+            let steps = config.training_steps(protocol.split().train.len());
+            let bar = indicatif::ProgressBar::new(steps as u64);
             bar.set_style(
                 indicatif::ProgressStyle::with_template(&format!(
                     "seed {seed} {{bar:30}} {{pos}}/{{len}} steps {{per_sec}} eta {{eta}}"
@@ -117,7 +120,6 @@ pub fn run(args: EvalArgs) -> Result<()> {
             );
             bar
         };
-        let protocol = Protocol::new(&schema, &table, seed, rule)?;
         let run = protocol.fit(&config, &Device::Cpu, &mut |e| {
             if let gnsm::models::TrainEvent::Step { step, .. } = e {
                 bar.set_position(*step as u64);
@@ -125,10 +127,15 @@ pub fn run(args: EvalArgs) -> Result<()> {
         })?;
         bar.finish_and_clear();
         let r = &run.result;
+        let components = if r.components > 0 {
+            format!(", {} MSMA components", r.components)
+        } else {
+            String::new()
+        };
         writeln!(
             say,
-            "seed {seed}: AP {:6.2}  ROC-AUC {:6.2}  ({} steps, best val loss {:.4}, {} components, fit {:.1} s)",
-            r.ap, r.roc_auc, r.steps, r.best_val_loss, r.components, r.fit_seconds
+            "seed {seed}: AP {:6.2}  ROC-AUC {:6.2}  (random ranking AP {:.2}; {} steps, best val loss {:.4}{components}, fit {:.1} s)",
+            r.ap, r.roc_auc, r.random_ap(), r.steps, r.best_val_loss, r.fit_seconds
         )?;
         results.push(run.result.clone());
         last = Some(run);
