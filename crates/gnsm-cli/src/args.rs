@@ -157,6 +157,10 @@ pub struct TrainArgs {
     /// override it.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Where to train and score: cpu, cuda, cuda:N or metal (the GPU backends need the
+    /// binary built with the `cuda` / `metal` feature).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
     /// No progress bars, only results.
     #[arg(long, short)]
     pub quiet: bool,
@@ -210,4 +214,55 @@ pub fn build_config(data: &DataArgs, train: &TrainArgs, seed: u64) -> Result<Gns
     let config = config.with_seed(seed);
     config.validate().context("invalid options")?;
     Ok(config)
+}
+
+/// The device named on the command line: `cpu`, `cuda`, `cuda:N` or `metal`; one this binary
+/// was not built for is an error naming the cargo feature that adds it.
+pub fn device(name: &str) -> Result<gnsm::Device> {
+    let (kind, ordinal) = match name.split_once(':') {
+        Some((kind, n)) => (
+            kind,
+            n.parse::<usize>()
+                .with_context(|| format!("--device {name}: {n:?} is not a device number"))?,
+        ),
+        None => (name, 0),
+    };
+    let missing = |feature: &str| {
+        anyhow::anyhow!(
+            "--device {name}: this gnsm was built without {feature} support; rebuild with \
+             `cargo install --path crates/gnsm-cli --features {feature}`"
+        )
+    };
+    match kind {
+        "cpu" => Ok(gnsm::Device::Cpu),
+        "cuda" if cfg!(feature = "cuda") => gnsm::Device::new_cuda(ordinal)
+            .with_context(|| format!("--device {name}: no such CUDA device")),
+        "cuda" => Err(missing("cuda")),
+        "metal" if cfg!(feature = "metal") => gnsm::Device::new_metal(ordinal)
+            .with_context(|| format!("--device {name}: no such Metal device")),
+        "metal" => Err(missing("metal")),
+        other => bail!("--device {other:?}: expected cpu, cuda, cuda:N or metal"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices_parse_and_missing_backends_name_their_feature() {
+        assert!(device("cpu").unwrap().is_cpu());
+        let err = device("gpu").unwrap_err().to_string();
+        assert!(err.contains("expected cpu, cuda"), "{err}");
+        let err = device("cuda:x").unwrap_err().to_string();
+        assert!(err.contains("not a device number"), "{err}");
+        if !cfg!(feature = "cuda") {
+            let err = device("cuda:1").unwrap_err().to_string();
+            assert!(err.contains("--features cuda"), "{err}");
+        }
+        if !cfg!(feature = "metal") {
+            let err = device("metal").unwrap_err().to_string();
+            assert!(err.contains("--features metal"), "{err}");
+        }
+    }
 }

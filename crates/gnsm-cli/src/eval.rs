@@ -4,12 +4,11 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use candle_core::Device;
 use clap::Args;
 use gnsm::data::{Schema, Table, VocabularyRule};
 use gnsm::eval::{summarize_baselines, Baseline, BaselineResult, EvalSummary, Protocol};
 
-use crate::args::{build_config, DataArgs, TrainArgs};
+use crate::args::{build_config, device, DataArgs, TrainArgs};
 use crate::io::{read_table, Destination};
 use crate::score::describe;
 
@@ -58,6 +57,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         None => None,
     };
     let mut config = build_config(&args.data_args, &args.train, 0)?;
+    let device = device(&args.train.device)?;
     config.trainer.progress = false;
     let options = args.data_args.csv()?;
     let (table, name) = match &args.data {
@@ -120,7 +120,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
             );
             bar
         };
-        let run = protocol.fit(&config, &Device::Cpu, &mut |e| {
+        let run = protocol.fit(&config, &device, &mut |e| {
             if let gnsm::models::TrainEvent::Step { step, .. } = e {
                 bar.set_position(*step as u64);
             }

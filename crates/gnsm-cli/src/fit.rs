@@ -3,11 +3,10 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use candle_core::Device;
 use clap::Args;
 use gnsm::Gnsm;
 
-use crate::args::{build_config, DataArgs, TrainArgs};
+use crate::args::{build_config, device, DataArgs, TrainArgs};
 use crate::io::{read_table, Destination, STDIO};
 
 /// `gnsm fit` options.
@@ -36,8 +35,9 @@ pub fn run(args: FitArgs) -> Result<()> {
     inputs.extend(args.train.inputs());
     let out = Destination::check(&args.out, &inputs, "model")?;
     let config = build_config(&args.data_args, &args.train, args.seed)?;
+    let device = device(&args.train.device)?;
     let table = read_table(&args.data, &args.data_args.csv()?)?;
-    let (detector, summary) = Gnsm::fit(&config, &table, &Device::Cpu)?;
+    let (detector, summary) = Gnsm::fit(&config, &table, &device)?;
     detector.save(&args.out)?;
     let scoring = match detector.msma() {
         Some(msma) => format!("{} MSMA components", msma.gmm().n_components()),

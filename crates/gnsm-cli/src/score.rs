@@ -6,11 +6,10 @@ use std::io::{BufRead, BufReader, Seek, Write};
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use candle_core::Device;
 use clap::{Args, ValueEnum};
 use gnsm::{Calibration, Contribution, DecisionRule, Explanation, Gnsm};
 
-use crate::args::csv_options;
+use crate::args::{csv_options, device};
 use crate::io::{read_table, spreadsheet_safe, terminal_safe, Destination};
 
 /// Output format of the scores.
@@ -59,6 +58,9 @@ pub struct ScoreArgs {
     /// Field delimiter of the input.
     #[arg(long, default_value = ",")]
     pub delimiter: char,
+    /// Where to score: cpu, cuda, cuda:N or metal (see `gnsm fit --help`).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
     /// No summary, no progress bar.
     #[arg(long, short)]
     pub quiet: bool,
@@ -203,7 +205,7 @@ pub fn run(args: ScoreArgs) -> Result<()> {
         None => DecisionRule::Alpha(args.alpha),
     };
     rule.validate()?;
-    let detector = Gnsm::load(&args.model, &Device::Cpu)?;
+    let detector = Gnsm::load(&args.model, &device(&args.device)?)?;
     let calibration = detector.calibration();
     let threshold = match calibration {
         Some(c) => c.threshold(rule)?,

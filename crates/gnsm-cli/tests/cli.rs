@@ -274,6 +274,18 @@ fn errors_a_shell_user_can_act_on() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("--label"), "{}", text(&out));
 
+    // A device this binary was not built for names the feature, before any data is read.
+    let out = gnsm(&[
+        "fit",
+        "/no/such.csv",
+        "--out",
+        out_model,
+        "--device",
+        "cuda:0",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("--features cuda"), "{}", text(&out));
+
     // A decision level outside (0, 1), refused before the model is read.
     let out = gnsm(&["score", data, data, "--out", out_model, "--alpha", "2"]);
     assert_eq!(out.status.code(), Some(1));
