@@ -42,7 +42,6 @@ fn step_ms(layout: &FeatureLayout, data: &[f32], steps: usize) -> anyhow::Result
         steps: steps + 3,
         batch_size: 256,
         eval_every: 1_000_000,
-        progress: false,
         ..Default::default()
     };
     let val = &data[..256 * layout.width()];

@@ -48,7 +48,6 @@ fn time_steps(
         steps: steps + 3,
         batch_size: batch,
         eval_every: 1_000_000,
-        progress: false,
         fused_cpu_step,
         ..Default::default()
     };

@@ -83,6 +83,20 @@ impl Gnsm {
         table: &Table,
         device: &Device,
     ) -> Result<(Self, FitSummary), GnsmError> {
+        Self::fit_observed(config, table, device, &mut |_| {})
+    }
+
+    /// [`Gnsm::fit`], with the trainer's events (start, steps, validations) passed to
+    /// `on_event`: for a progress display or a log.
+    ///
+    /// # Errors
+    /// As [`Gnsm::fit`].
+    pub fn fit_observed(
+        config: &GnsmConfig,
+        table: &Table,
+        device: &Device,
+        on_event: &mut dyn FnMut(&TrainEvent),
+    ) -> Result<(Self, FitSummary), GnsmError> {
         config.validate()?;
         let mut schema = Schema::infer(table, &config.schema)?;
         let mut rows = rows_with_label(&schema, table, false)?;
@@ -114,7 +128,7 @@ impl Gnsm {
         all.extend(&val);
         schema.fit(table, &all)?;
         let (mut detector, mut summary) =
-            Self::fit_rows(config, schema, table, &rows, &val, device, &mut |_| {})?;
+            Self::fit_rows(config, schema, table, &rows, &val, device, on_event)?;
         if !calibration.is_empty() {
             detector.calibrate(table, &calibration)?;
         }

@@ -53,7 +53,6 @@ fn p_values_of_fresh_inliers_are_uniform_and_alpha_bounds_false_positives() {
     config.trainer.steps = 300;
     config.trainer.batch_size = 128;
     config.trainer.eval_every = 100;
-    config.trainer.progress = false;
     config.min_epochs = 0.0;
 
     let (detector, summary) = Gnsm::fit(&config, &inliers(2000, 1), &Device::Cpu).unwrap();

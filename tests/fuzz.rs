@@ -93,7 +93,6 @@ fn the_model_loader_never_panics_and_never_loads_a_damaged_file() {
     };
     config.schema.label = Some("label".into());
     config.trainer.steps = 5;
-    config.trainer.progress = false;
     config.msma = config.msma.with_components(&[2]);
     let (detector, _) = Gnsm::fit(&config, &table, &Device::Cpu).unwrap();
     let model = dir.join("m.gnsm");

@@ -27,7 +27,6 @@ fn small_config() -> GnsmConfig {
     config.trainer.batch_size = 128;
     config.trainer.eval_every = 200;
     config.trainer.lr = 3e-3;
-    config.trainer.progress = false;
     config.min_epochs = 0.0;
     config
 }

@@ -210,7 +210,6 @@ pub fn build_config(data: &DataArgs, train: &TrainArgs, seed: u64) -> Result<Gns
     }
     let mut config = train.overrides().apply(base);
     config.schema = data.schema(config.schema);
-    config.trainer.progress = !train.quiet;
     let config = config.with_seed(seed);
     config.validate().context("invalid options")?;
     Ok(config)
@@ -243,6 +242,41 @@ pub fn device(name: &str) -> Result<gnsm::Device> {
         "metal" => Err(missing("metal")),
         other => bail!("--device {other:?}: expected cpu, cuda, cuda:N or metal"),
     }
+}
+
+/// A progress bar on standard error fed by the trainer's events (hidden with `quiet`).
+pub fn training_bar(
+    quiet: bool,
+    label: &str,
+) -> (
+    indicatif::ProgressBar,
+    impl FnMut(&gnsm::models::TrainEvent),
+) {
+    use gnsm::models::TrainEvent;
+    let bar = if quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(0)
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{label} {{bar:30}} {{pos}}/{{len}} steps  {{per_sec}}  eta {{eta}}  {{msg}}"
+        ))
+        .expect("a valid template"),
+    );
+    let handle = bar.clone();
+    let on_event = move |event: &TrainEvent| match event {
+        TrainEvent::Started { step, steps } => {
+            handle.set_length(*steps as u64);
+            handle.set_position(*step as u64);
+        }
+        TrainEvent::Step { step, .. } => handle.set_position(*step as u64),
+        TrainEvent::Validation { val_loss, .. } => {
+            handle.set_message(format!("val loss {val_loss:.4}"))
+        }
+        _ => {}
+    };
+    (bar, on_event)
 }
 
 #[cfg(test)]

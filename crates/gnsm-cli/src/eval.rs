@@ -58,7 +58,6 @@ pub fn run(args: EvalArgs) -> Result<()> {
     };
     let mut config = build_config(&args.data_args, &args.train, 0)?;
     let device = device(&args.train.device)?;
-    config.trainer.progress = false;
     let options = args.data_args.csv()?;
     let (table, name) = match &args.data {
         Some(path) => (

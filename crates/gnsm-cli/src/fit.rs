@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 use gnsm::Gnsm;
 
-use crate::args::{build_config, device, DataArgs, TrainArgs};
+use crate::args::{build_config, device, training_bar, DataArgs, TrainArgs};
 use crate::io::{read_table, Destination, STDIO};
 
 /// `gnsm fit` options.
@@ -37,7 +37,9 @@ pub fn run(args: FitArgs) -> Result<()> {
     let config = build_config(&args.data_args, &args.train, args.seed)?;
     let device = device(&args.train.device)?;
     let table = read_table(&args.data, &args.data_args.csv()?)?;
-    let (detector, summary) = Gnsm::fit(&config, &table, &device)?;
+    let (bar, mut on_event) = training_bar(args.train.quiet, "training");
+    let (detector, summary) = Gnsm::fit_observed(&config, &table, &device, &mut on_event)?;
+    bar.finish_and_clear();
     detector.save(&args.out)?;
     let scoring = match detector.msma() {
         Some(msma) => format!("{} MSMA components", msma.gmm().n_components()),

@@ -12,8 +12,8 @@
 //!   initialisation (Xavier-uniform weights, zero biases), saved as safetensors.
 //! - [`Trainer`]: AdamW with serialisable moments, cosine learning rate with warm-up, global
 //!   grad-norm clipping, EMA weights, fixed-noise validation over all levels, best-weights
-//!   keeping, early stopping, a time budget, atomic checkpoints with exact resume, a progress
-//!   bar, an event hook and a CSV loss log.
+//!   keeping, early stopping, a time budget, atomic checkpoints with exact resume, an event
+//!   hook ([`TrainEvent`]: progress displays are the caller's) and a CSV loss log.
 //!
 //! candle traps avoided: LayerNorm is written from tensor ops (the fused
 //! one has no backward), softmaxes never use `softmax_last_dim`, and every random draw comes

@@ -112,8 +112,6 @@ pub struct TrainerConfig {
     pub checkpoint: Option<PathBuf>,
     /// Append the loss curve (step, train loss, validation loss, lr, seconds) as CSV.
     pub log_csv: Option<PathBuf>,
-    /// Show a progress bar on stderr.
-    pub progress: bool,
     /// Train a CPU f32 model without dropout with the hand-written, allocation-free
     /// forward/backward (same numbers as candle's autograd up to float rounding, several
     /// times faster at large widths); `false` uses candle's autograd throughout.
@@ -146,7 +144,6 @@ impl Default for TrainerConfig {
             noise: ScheduleConfig::default(),
             checkpoint: None,
             log_csv: None,
-            progress: true,
             fused_cpu_step: true,
         }
     }

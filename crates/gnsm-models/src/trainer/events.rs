@@ -7,6 +7,13 @@ use serde::{Deserialize, Serialize};
 /// Something that happened during training, for library users' hooks.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TrainEvent {
+    /// A run (a `fit` or `fit_until` call) begins: for a progress display.
+    Started {
+        /// Steps already done (after a resume).
+        step: usize,
+        /// The step the run will stop at, at the latest.
+        steps: usize,
+    },
     /// A step was taken.
     Step {
         /// Steps done (1-based).

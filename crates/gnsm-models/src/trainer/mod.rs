@@ -1,6 +1,6 @@
 //! The training loop: seeded batches and noise, AdamW, gradient clipping, EMA weights,
 //! fixed-noise validation, best-checkpoint keeping, early stopping, time budget, atomic
-//! checkpoints with exact resume, progress bar, event hook and CSV log.
+//! checkpoints with exact resume, an event hook (progress displays are the caller's) and CSV log.
 
 mod adamw;
 mod checkpoint;
@@ -77,7 +77,7 @@ struct TrainState {
 ///     .flat_map(|i| if i % 2 == 0 { [0.0, C, 0.0, C] } else { [C, 0.0, C, 0.0] })
 ///     .collect();
 /// let net = TabResNetConfig { width: 32, depth: 1, embedding_size: 16, ..Default::default() };
-/// let config = TrainerConfig { steps: 20, batch_size: 16, eval_every: 10, progress: false, ..Default::default() };
+/// let config = TrainerConfig { steps: 20, batch_size: 16, eval_every: 10, ..Default::default() };
 /// let mut trainer = Trainer::new(net, layout, config, &Device::Cpu)?;
 /// let summary = trainer.fit(&rows, &rows[..32], &mut |_| {})?;
 /// assert_eq!(summary.steps, 20);
@@ -263,7 +263,10 @@ impl Trainer {
         let batch = self.config.batch_size.min(n_train);
         let device = self.model.device().clone();
         let start = Instant::now();
-        let bar = self.progress_bar();
+        on_event(&TrainEvent::Started {
+            step: self.progress.step,
+            steps: until.min(self.config.steps),
+        });
         let mut log = self.open_log()?;
         let mut indices = Vec::with_capacity(batch);
         let mut clean = vec![0f32; batch * width];
@@ -327,7 +330,6 @@ impl Trainer {
                 let what = if loss.is_finite() { "gradient" } else { "loss" };
                 match self.config.non_finite {
                     NonFinitePolicy::Stop => {
-                        bar.abandon();
                         return Err(ModelError::NonFinite {
                             what,
                             step: self.progress.step + 1,
@@ -360,13 +362,6 @@ impl Trainer {
                 loss,
                 lr,
             });
-            bar.set_position(self.progress.step as u64);
-            if self.progress.step % 10 == 0 {
-                bar.set_message(format!(
-                    "loss {loss:.4} best val {:.4}",
-                    self.progress.best_val_loss
-                ));
-            }
 
             let elapsed = self.progress.seconds + start.elapsed().as_secs_f64();
             let out_of_time = self.config.max_minutes.is_some_and(|m| elapsed >= m * 60.0);
@@ -407,7 +402,6 @@ impl Trainer {
                 break;
             }
         }
-        bar.finish_and_clear();
         if let Some(path) = self.config.checkpoint.clone() {
             if checkpointed_at != Some(self.progress.step) && self.progress.step > 0 {
                 self.save_checkpoint(&path, self.progress.seconds + start.elapsed().as_secs_f64())?;
@@ -428,21 +422,6 @@ impl Trainer {
             stopped_by,
             curve: self.progress.curve.clone(),
         })
-    }
-
-    fn progress_bar(&self) -> indicatif::ProgressBar {
-        if !self.config.progress {
-            return indicatif::ProgressBar::hidden();
-        }
-        let bar = indicatif::ProgressBar::new(self.config.steps as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "training {bar:30} {pos}/{len} steps  {per_sec}  eta {eta}  {msg}",
-            )
-            .expect("a valid template"),
-        );
-        bar.set_position(self.progress.step as u64);
-        bar
     }
 
     fn open_log(&self) -> Result<Option<std::fs::File>, ModelError> {

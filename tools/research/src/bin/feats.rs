@@ -20,7 +20,7 @@ fn main() -> anyhow::Result<()> {
     let mut config = GnsmConfig::default();
     config.network.width = width; config.network.depth = depth;
     config.trainer.steps = steps; config.trainer.batch_size = batch; config.trainer.lr = lr;
-    config.trainer.eval_every = 500; config.trainer.progress = false; config.trainer.max_minutes = Some(30.0);
+    config.trainer.eval_every = 500; config.trainer.max_minutes = Some(30.0);
     for seed in seeds {
         let dir = std::path::PathBuf::from(format!("research/feat/{name}-{seed}-{tag}"));
         std::fs::create_dir_all(&dir)?;
