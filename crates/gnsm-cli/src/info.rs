@@ -156,6 +156,18 @@ pub fn run(args: InfoArgs) -> Result<()> {
         (ScoreMethod::Msma, None) => "MSMA".into(),
     };
     say(&mut out, format!("score: {score}"));
+    match detector.calibration() {
+        Some(c) => say(
+            &mut out,
+            format!(
+                "calibration: {} held-out inlier scores (smallest p-value {:.4}; threshold at alpha 0.01: {:.4})",
+                c.len(),
+                1.0 / (c.len() + 1) as f64,
+                c.threshold(gnsm::DecisionRule::Alpha(0.01))?
+            ),
+        ),
+        None => say(&mut out, "calibration: none (no p-values)".into()),
+    }
     print!("{out}");
     Ok(())
 }

@@ -56,6 +56,7 @@ fn fit_score_and_eval() {
         "tab-ResNet width 32, depth 1",
         "training: 200 steps",
         "MSMA: a 2-component Gaussian mixture",
+        "calibration: 60 held-out inlier scores",
     ] {
         assert!(
             info.contains(expected),
