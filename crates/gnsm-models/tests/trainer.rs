@@ -295,7 +295,6 @@ fn training_summaries_keep_their_saved_form() {
 /// a run option, not part of the configuration any more, and such files still read.
 #[test]
 fn saved_configs_with_the_old_progress_key_still_read() {
-    let config: gnsm_models::TrainerConfig =
-        serde_json::from_str(r#"{"steps": 7, "progress": true}"#).unwrap();
+    let config: TrainerConfig = serde_json::from_str(r#"{"steps": 7, "progress": true}"#).unwrap();
     assert_eq!(config.steps, 7);
 }
