@@ -21,6 +21,8 @@ mod eval;
 mod fit;
 mod info;
 mod io;
+#[cfg(feature = "parquet")]
+mod parquet_out;
 mod score;
 
 use std::process::ExitCode;

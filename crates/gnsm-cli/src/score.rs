@@ -22,6 +22,10 @@ pub enum Format {
     Json,
     /// JSON Lines: one row object per line.
     Jsonl,
+    /// Parquet: the CSV's columns, typed (written in row groups; not to standard output
+    /// unless it is redirected to a file or pipe).
+    #[cfg(feature = "parquet")]
+    Parquet,
 }
 
 /// `gnsm score` options.
@@ -121,7 +125,7 @@ fn row_record(
             }
             line
         }
-        Format::Json | Format::Jsonl => {
+        _ => {
             let mut record = serde_json::json!({
                 "row": e.row + 1, "line": e.line, "score": e.score,
                 "p_value": decided.map(|d| d.0), "is_anomaly": decided.map(|d| d.1),
@@ -287,10 +291,28 @@ pub fn run(args: ScoreArgs) -> Result<()> {
     }
     let mut sink = out.open()?;
     let spilled = spill.reopen()?;
+    #[cfg(feature = "parquet")]
+    if matches!(args.format, Format::Parquet) {
+        let sink =
+            crate::parquet_out::write(sink, spilled, &rank, args.columns, args.id.as_deref())?;
+        sink.finish()?;
+        return summarize(
+            &args,
+            &out,
+            &scores,
+            Decided {
+                calibration,
+                rule,
+                threshold,
+                flagged,
+            },
+            top,
+        );
+    }
     match args.format {
         Format::Csv => writeln!(sink, "{}", csv_header(args.columns, args.id.as_deref()))?,
         Format::Json => writeln!(sink, "[")?,
-        Format::Jsonl => {}
+        _ => {}
     }
     for (i, line) in spilled.lines().enumerate() {
         let line = line?;
@@ -301,7 +323,7 @@ pub fn run(args: ScoreArgs) -> Result<()> {
                 let cut = commas.nth(2).unwrap_or(line.len());
                 writeln!(sink, "{},{}{}", &line[..cut], rank[i], &line[cut..])?;
             }
-            Format::Json | Format::Jsonl => {
+            _ => {
                 let sep = if matches!(args.format, Format::Json) && i + 1 < scores.len() {
                     ","
                 } else {
@@ -320,7 +342,46 @@ pub fn run(args: ScoreArgs) -> Result<()> {
         writeln!(sink, "]")?;
     }
     sink.finish()?;
-    if !quiet {
+    summarize(
+        &args,
+        &out,
+        &scores,
+        Decided {
+            calibration,
+            rule,
+            threshold,
+            flagged,
+        },
+        top,
+    )
+}
+
+/// How rows were decided, for the summary.
+struct Decided<'a> {
+    calibration: Option<&'a Calibration>,
+    rule: DecisionRule,
+    threshold: f64,
+    flagged: usize,
+}
+
+/// The human summary: rows scored, rows flagged, the most anomalous ones.
+fn summarize(
+    args: &ScoreArgs,
+    out: &Destination,
+    scores: &[f64],
+    decided: Decided<'_>,
+    top: BinaryHeap<Reverse<Ranked>>,
+) -> Result<()> {
+    if args.quiet {
+        return Ok(());
+    }
+    let Decided {
+        calibration,
+        rule,
+        threshold,
+        flagged,
+    } = decided;
+    {
         // With the scores on standard output, the summary must not mix into them.
         let mut say: Box<dyn Write> = if out.is_stdout() {
             Box::new(std::io::stderr())

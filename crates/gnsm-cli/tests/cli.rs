@@ -363,5 +363,59 @@ fn a_parquet_file_scores_as_its_csv() {
     let from_csv = scores(data);
     assert_eq!(from_csv.len(), 620);
     assert_eq!(scores(parquet.to_str().unwrap()), from_csv);
+
+    // Parquet out: the same rows and scores, typed columns, the key column included.
+    let out_path = dir.join("scores.parquet");
+    let out = gnsm(&[
+        "score",
+        model,
+        data,
+        "--out",
+        out_path.to_str().unwrap(),
+        "--format",
+        "parquet",
+        "--id",
+        "a",
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let file = std::fs::File::open(&out_path).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut got = Vec::new();
+    let mut names = Vec::new();
+    for batch in reader {
+        let batch = batch.unwrap();
+        names = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let score = batch
+            .column_by_name("score")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<arrow_array::Float64Array>()
+            .unwrap()
+            .clone();
+        got.extend(score.values().iter().copied());
+    }
+    assert_eq!(got, from_csv);
+    assert_eq!(
+        &names[..8],
+        [
+            "row",
+            "line",
+            "score",
+            "rank",
+            "p_value",
+            "is_anomaly",
+            "a",
+            "column_1"
+        ]
+    );
     support::cleanup(&dir);
 }
