@@ -117,6 +117,18 @@ impl Scorer {
         Ok(self.groups.scores(&out, &taus)?.flatten_all()?.to_vec1()?)
     }
 
+    /// How many encoded rows `encoded` holds.
+    fn rows_of(&self, encoded: &[f32]) -> Result<usize, GnsmError> {
+        let width = self.layout().width();
+        if encoded.len() % width != 0 {
+            return Err(GnsmError::Invalid(format!(
+                "encoded rows have {} values, not a multiple of the layout width {width}",
+                encoded.len()
+            )));
+        }
+        Ok(encoded.len() / width)
+    }
+
     /// Run the pass over encoded rows (row-major, layout width each), in batches: the
     /// reference's denoising step first when `denoise`, then every level. `keep_lowest` keeps
     /// the lowest level's score vectors (explanations read the expected category from them).
@@ -132,13 +144,7 @@ impl Scorer {
     ) -> Result<LevelParts, GnsmError> {
         let layout = self.layout();
         let width = layout.width();
-        if encoded.len() % width != 0 {
-            return Err(GnsmError::Invalid(format!(
-                "encoded rows have {} values, not a multiple of the layout width {width}",
-                encoded.len()
-            )));
-        }
-        let rows = encoded.len() / width;
+        let rows = self.rows_of(encoded)?;
         let levels = self.schedule.levels();
         let n_cont = layout.continuous();
         let features = n_cont + layout.n_groups();
@@ -209,13 +215,7 @@ impl Scorer {
     ) -> Result<LevelParts, GnsmError> {
         let layout = self.layout();
         let width = layout.width();
-        if encoded.len() % width != 0 {
-            return Err(GnsmError::Invalid(format!(
-                "encoded rows have {} values, not a multiple of the layout width {width}",
-                encoded.len()
-            )));
-        }
-        let rows = encoded.len() / width;
+        let rows = self.rows_of(encoded)?;
         let levels = self.schedule.levels();
         let n_cont = layout.continuous();
         let cat_width = layout.categorical_width();

@@ -10,7 +10,7 @@ use clap::{Args, ValueEnum};
 use gnsm::{Calibration, Contribution, DecisionRule, Explanation, Gnsm};
 
 use crate::args::{csv_options, device};
-use crate::io::{read_table, spreadsheet_safe, terminal_safe, Destination};
+use crate::io::{read_table, spreadsheet_safe, terminal_safe, Destination, Sink};
 
 /// Output format of the scores.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -289,71 +289,59 @@ pub fn run(args: ScoreArgs) -> Result<()> {
     for (r, &i) in order.iter().enumerate() {
         rank[i] = r + 1;
     }
+    let decided = Decided {
+        calibration,
+        rule,
+        threshold,
+        flagged,
+    };
     let mut sink = out.open()?;
     let spilled = spill.reopen()?;
-    #[cfg(feature = "parquet")]
-    if matches!(args.format, Format::Parquet) {
-        let sink =
-            crate::parquet_out::write(sink, spilled, &rank, args.columns, args.id.as_deref())?;
-        sink.finish()?;
-        return summarize(
-            &args,
-            &out,
-            &scores,
-            Decided {
-                calibration,
-                rule,
-                threshold,
-                flagged,
-            },
-            top,
-        );
-    }
-    match args.format {
+    let sink = match args.format {
+        #[cfg(feature = "parquet")]
+        Format::Parquet => {
+            crate::parquet_out::write(sink, spilled, &rank, args.columns, args.id.as_deref())?
+        }
+        format => {
+            write_text(&mut sink, spilled, format, &rank, &args)?;
+            sink
+        }
+    };
+    sink.finish()?;
+    summarize(&args, &out, &scores, decided, top)
+}
+
+/// The spilled rows as CSV, JSON or JSON Lines, each with its rank put in.
+fn write_text(
+    sink: &mut Sink,
+    spilled: impl BufRead,
+    format: Format,
+    rank: &[usize],
+    args: &ScoreArgs,
+) -> Result<()> {
+    let json = matches!(format, Format::Json);
+    match format {
         Format::Csv => writeln!(sink, "{}", csv_header(args.columns, args.id.as_deref()))?,
-        Format::Json => writeln!(sink, "[")?,
+        _ if json => writeln!(sink, "[")?,
         _ => {}
     }
+    let (indent, rows) = (if json { "  " } else { "" }, rank.len());
     for (i, line) in spilled.lines().enumerate() {
         let line = line?;
-        match args.format {
-            Format::Csv => {
-                // `row,line,score` are plain numbers: the rank goes after the third comma.
-                let mut commas = line.match_indices(',').map(|(p, _)| p);
-                let cut = commas.nth(2).unwrap_or(line.len());
-                writeln!(sink, "{},{}{}", &line[..cut], rank[i], &line[cut..])?;
-            }
-            _ => {
-                let sep = if matches!(args.format, Format::Json) && i + 1 < scores.len() {
-                    ","
-                } else {
-                    ""
-                };
-                let indent = if matches!(args.format, Format::Json) {
-                    "  "
-                } else {
-                    ""
-                };
-                writeln!(sink, "{indent}{{\"rank\":{},{}{sep}", rank[i], &line[1..])?;
-            }
+        if matches!(format, Format::Csv) {
+            // `row,line,score` are plain numbers: the rank goes after the third comma.
+            let mut commas = line.match_indices(',').map(|(p, _)| p);
+            let cut = commas.nth(2).unwrap_or(line.len());
+            writeln!(sink, "{},{}{}", &line[..cut], rank[i], &line[cut..])?;
+        } else {
+            let sep = if json && i + 1 < rows { "," } else { "" };
+            writeln!(sink, "{indent}{{\"rank\":{},{}{sep}", rank[i], &line[1..])?;
         }
     }
-    if matches!(args.format, Format::Json) {
+    if json {
         writeln!(sink, "]")?;
     }
-    sink.finish()?;
-    summarize(
-        &args,
-        &out,
-        &scores,
-        Decided {
-            calibration,
-            rule,
-            threshold,
-            flagged,
-        },
-        top,
-    )
+    Ok(())
 }
 
 /// How rows were decided, for the summary.
@@ -381,51 +369,49 @@ fn summarize(
         threshold,
         flagged,
     } = decided;
-    {
-        // With the scores on standard output, the summary must not mix into them.
-        let mut say: Box<dyn Write> = if out.is_stdout() {
-            Box::new(std::io::stderr())
-        } else {
-            Box::new(std::io::stdout())
-        };
-        writeln!(
-            say,
-            "scored {} rows of {}; scores written to {out}",
-            scores.len(),
-            args.data.display()
-        )?;
-        let level = match rule {
-            DecisionRule::Alpha(a) => format!("p-value at most {a}"),
-            DecisionRule::Contamination(c) => {
-                format!("above the top {c} share of the calibration inliers")
-            }
-        };
-        match calibration {
-            Some(c) => {
+    // With the scores on standard output, the summary must not mix into them.
+    let mut say: Box<dyn Write> = if out.is_stdout() {
+        Box::new(std::io::stderr())
+    } else {
+        Box::new(std::io::stdout())
+    };
+    writeln!(
+        say,
+        "scored {} rows of {}; scores written to {out}",
+        scores.len(),
+        args.data.display()
+    )?;
+    let level = match rule {
+        DecisionRule::Alpha(a) => format!("p-value at most {a}"),
+        DecisionRule::Contamination(c) => {
+            format!("above the top {c} share of the calibration inliers")
+        }
+    };
+    match calibration {
+        Some(c) => {
+            writeln!(
+                say,
+                "{flagged} rows flagged anomalous ({level}; threshold score {threshold:.4}, from {} held-out inliers)",
+                c.len()
+            )?;
+            if threshold.is_infinite() {
                 writeln!(
                     say,
-                    "{flagged} rows flagged anomalous ({level}; threshold score {threshold:.4}, from {} held-out inliers)",
-                    c.len()
+                    "note: with {} calibration rows no p-value can be below {:.4}; a smaller alpha flags nothing",
+                    c.len(),
+                    1.0 / (c.len() + 1) as f64
                 )?;
-                if threshold.is_infinite() {
-                    writeln!(
-                        say,
-                        "note: with {} calibration rows no p-value can be below {:.4}; a smaller alpha flags nothing",
-                        c.len(),
-                        1.0 / (c.len() + 1) as f64
-                    )?;
-                }
             }
-            None => writeln!(
-                say,
-                "this model holds no calibration (an older file, or fitted with calibration_fraction 0): p_value and is_anomaly are left empty"
-            )?,
         }
-        if !top.is_empty() {
-            writeln!(say, "most anomalous:")?;
-            for Reverse(Ranked(_, _, text)) in top.into_sorted_vec() {
-                writeln!(say, "  {text}")?;
-            }
+        None => writeln!(
+            say,
+            "this model holds no calibration (an older file, or fitted with calibration_fraction 0): p_value and is_anomaly are left empty"
+        )?,
+    }
+    if !top.is_empty() {
+        writeln!(say, "most anomalous:")?;
+        for Reverse(Ranked(_, _, text)) in top.into_sorted_vec() {
+            writeln!(say, "  {text}")?;
         }
     }
     Ok(())
