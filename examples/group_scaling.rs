@@ -62,60 +62,73 @@ fn step_ms(layout: &FeatureLayout, data: &[f32], steps: usize) -> anyhow::Result
     Ok(ms[ms.len() / 2])
 }
 
-/// Median milliseconds of loss + gradient, host one-pass and candle per-group, on a batch.
+/// Milliseconds of one loss + gradient, host one-pass and candle per-group, on a batch.
 fn loss_ms(
     layout: &FeatureLayout,
     noise: &Perturbation,
-    reps: usize,
+    output: &[f32],
 ) -> anyhow::Result<(f64, f64)> {
     let w = layout.width();
-    let mut rng = NoiseRng::seed_from_u64(1);
-    let output: Vec<f32> = (0..noise.rows * w)
-        .map(|_| rng.random_range(-2.0f32..2.0))
-        .collect();
     let loss = GnsmLoss::new(layout, LossConfig::default(), &Device::Cpu)?;
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let mut host = Vec::new();
     let mut grad = vec![0f32; output.len()];
-    for _ in 0..reps {
-        let t = Instant::now();
-        gnsm::losses::loss_and_grad(layout, CategoricalObjective::Kl, noise, &output, &mut grad)?;
-        host.push(t.elapsed().as_secs_f64() * 1e3);
-    }
-    let mut candle = Vec::new();
-    for _ in 0..reps {
-        let t = Instant::now();
-        let var = Var::from_tensor(&Tensor::from_slice(&output, (noise.rows, w), &Device::Cpu)?)?;
-        let targets = loss.targets(noise, DType::F32)?;
-        let parts = loss.forward(var.as_tensor(), &targets)?;
-        let grads = parts.total.backward()?;
-        let _g: Vec<f32> = grads
-            .get(var.as_tensor())
-            .expect("a gradient")
-            .flatten_all()?
-            .to_vec1()?;
-        candle.push(t.elapsed().as_secs_f64() * 1e3);
-    }
-    Ok((median(host), median(candle)))
+    let t = Instant::now();
+    gnsm::losses::loss_and_grad(layout, CategoricalObjective::Kl, noise, output, &mut grad)?;
+    let host = t.elapsed().as_secs_f64() * 1e3;
+    let t = Instant::now();
+    let var = Var::from_tensor(&Tensor::from_slice(output, (noise.rows, w), &Device::Cpu)?)?;
+    let targets = loss.targets(noise, DType::F32)?;
+    let parts = loss.forward(var.as_tensor(), &targets)?;
+    let grads = parts.total.backward()?;
+    let _g: Vec<f32> = grads
+        .get(var.as_tensor())
+        .expect("a gradient")
+        .flatten_all()?
+        .to_vec1()?;
+    Ok((host, t.elapsed().as_secs_f64() * 1e3))
+}
+
+/// Median and range of a sample.
+fn stats(mut v: Vec<f64>) -> (f64, f64, f64) {
+    v.sort_by(f64::total_cmp);
+    (v[v.len() / 2], v[0], v[v.len() - 1])
+}
+
+/// The CPU model, as the kernel reports it.
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
 }
 
 fn main() -> anyhow::Result<()> {
+    const ROUNDS: usize = 5;
     println!(
-        "RAYON_NUM_THREADS={}; width 256, depth 4, batch 256; 2,000 one-hot columns",
+        "CPU: {}; RAYON_NUM_THREADS={}; width 256, depth 4, batch 256; 2,000 one-hot columns; \
+         {ROUNDS} rounds alternating the layouts (and host / candle within each)",
+        cpu_model(),
         std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "unset".into())
     );
-    println!("| layout | train step ms (median) | vs 10 groups | loss+grad host ms | candle ms | host speed-up |");
-    println!("|---|---|---|---|---|---|");
-    let mut base = None;
+    struct Case {
+        name: String,
+        layout: FeatureLayout,
+        data: Vec<f32>,
+        noise: Perturbation,
+        output: Vec<f32>,
+        steps: Vec<f64>,
+        host: Vec<f64>,
+        candle: Vec<f64>,
+    }
+    let mut cases = Vec::new();
     for (groups, k) in [(10usize, 200usize), (100, 20), (1000, 2)] {
         let layout = FeatureLayout::categorical(vec![k; groups])?;
         let mut rng = NoiseRng::seed_from_u64(0);
         let data = rows(&layout, 2048, &mut rng);
-        let step = step_ms(&layout, &data, 20)?;
-        let base_ms = *base.get_or_insert(step);
         let levels: Vec<usize> = (0..256).map(|i| i % 20).collect();
         let mut noise = Perturbation::default();
         perturb_batch(
@@ -126,10 +139,41 @@ fn main() -> anyhow::Result<()> {
             &mut rng,
             &mut noise,
         )?;
-        let (host, candle) = loss_ms(&layout, &noise, 10)?;
+        let output = (0..256 * layout.width())
+            .map(|_| rng.random_range(-2.0f32..2.0))
+            .collect();
+        cases.push(Case {
+            name: format!("{groups} × {k}"),
+            layout,
+            data,
+            noise,
+            output,
+            steps: Vec::new(),
+            host: Vec::new(),
+            candle: Vec::new(),
+        });
+    }
+    for _ in 0..ROUNDS {
+        for c in &mut cases {
+            c.steps.push(step_ms(&c.layout, &c.data, 20)?);
+            for _ in 0..3 {
+                let (host, candle) = loss_ms(&c.layout, &c.noise, &c.output)?;
+                c.host.push(host);
+                c.candle.push(candle);
+            }
+        }
+    }
+    println!("| layout | train step ms, median (range) | vs 10 groups | loss+grad host ms | candle ms | host speed-up |");
+    println!("|---|---|---|---|---|---|");
+    let base = stats(cases[0].steps.clone()).0;
+    for c in cases {
+        let (step, lo, hi) = stats(c.steps);
+        let (host, _, _) = stats(c.host);
+        let (candle, _, _) = stats(c.candle);
         println!(
-            "| {groups} × {k} | {step:.1} | {:.2}× | {host:.2} | {candle:.1} | {:.0}× |",
-            step / base_ms,
+            "| {} | {step:.1} ({lo:.1}–{hi:.1}) | {:.2}× | {host:.2} | {candle:.1} | {:.0}× |",
+            c.name,
+            step / base,
             candle / host
         );
     }
