@@ -55,6 +55,14 @@ pub enum DataError {
         /// Why.
         message: String,
     },
+    /// An Arrow IPC stream that cannot be read ([`Table::from_arrow_ipc`](crate::Table::from_arrow_ipc)).
+    #[error("{path}: cannot read as an Arrow stream: {message}")]
+    Arrow {
+        /// The table's name.
+        path: String,
+        /// Why.
+        message: String,
+    },
     /// In-memory columns of different lengths ([`Table::from_columns`](crate::Table::from_columns)).
     #[error("{path}: column {column:?} has {got} values, the first column {expected}")]
     ColumnLength {

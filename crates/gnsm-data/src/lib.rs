@@ -28,6 +28,7 @@
 //! # Ok::<(), gnsm_data::DataError>(())
 //! ```
 
+mod arrow;
 mod encode;
 mod error;
 mod io;

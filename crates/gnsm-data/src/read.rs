@@ -457,6 +457,40 @@ impl Table {
         Self::from_built(source, built)
     }
 
+    /// A table from an Arrow IPC stream (the bytes pyarrow's `ipc.new_stream` writes): every
+    /// value as its display string, nulls as the empty cell (a missing marker by default),
+    /// as [`Table::read`] reads a Parquet file; row `i` is reported as line `i + 2`. Needs
+    /// the `arrow` feature (without it, an error).
+    ///
+    /// ```
+    /// # #[cfg(feature = "arrow")] {
+    /// use std::sync::Arc;
+    /// use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+    /// let batch = RecordBatch::try_from_iter([
+    ///     ("colour", Arc::new(StringArray::from(vec![Some("red"), None])) as ArrayRef),
+    ///     ("size", Arc::new(Int64Array::from(vec![1, 2])) as ArrayRef),
+    /// ])
+    /// .unwrap();
+    /// let mut bytes = Vec::new();
+    /// let mut writer = arrow_ipc::writer::StreamWriter::try_new(&mut bytes, &batch.schema()).unwrap();
+    /// writer.write(&batch).unwrap();
+    /// writer.finish().unwrap();
+    /// drop(writer);
+    /// let table = gnsm_data::Table::from_arrow_ipc(&bytes, "frame")?;
+    /// assert_eq!(table.column_names(), vec!["colour", "size"]);
+    /// assert_eq!((table.column(0).value(1), table.column(1).value(1)), ("", "2"));
+    /// # }
+    /// # Ok::<(), gnsm_data::DataError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`DataError::Arrow`] for bytes that are not an Arrow stream (or a build without the
+    /// feature), [`DataError::EmptyFile`], [`DataError::NoRows`],
+    /// [`DataError::DuplicateColumn`].
+    pub fn from_arrow_ipc(bytes: &[u8], source: &str) -> Result<Self, DataError> {
+        crate::arrow::read_ipc_stream(bytes, source)
+    }
+
     /// A table of equally long built columns, row `i` at line `i + 2`.
     pub(crate) fn from_built(source: &str, built: Vec<ColumnBuilder>) -> Result<Self, DataError> {
         let Some(rows) = built.first().map(ColumnBuilder::len) else {

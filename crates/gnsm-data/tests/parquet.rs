@@ -84,3 +84,59 @@ proptest::proptest! {
         let _ = Table::from_stream(&bytes[..], "fuzz.parquet", &CsvOptions::default());
     }
 }
+
+fn ipc_bytes(batches: &[RecordBatch]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut writer =
+        arrow_ipc::writer::StreamWriter::try_new(&mut out, &batches[0].schema()).unwrap();
+    for batch in batches {
+        writer.write(batch).unwrap();
+    }
+    writer.finish().unwrap();
+    drop(writer);
+    out
+}
+
+#[test]
+fn an_arrow_stream_reads_as_the_same_cells_as_parquet() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.parquet");
+    std::fs::write(&path, parquet_bytes()).unwrap();
+    let from_parquet = Table::read(&path, &CsvOptions::default()).unwrap();
+    let batches: Vec<RecordBatch> =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(
+            bytes::Bytes::from(parquet_bytes()),
+            2,
+        )
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(batches.len(), 2, "two batches, appended in order");
+    let from_ipc = Table::from_arrow_ipc(&ipc_bytes(&batches), "frame").unwrap();
+    assert_eq!(from_ipc.column_names(), from_parquet.column_names());
+    for c in 0..4 {
+        let got: Vec<&str> = (0..3).map(|r| from_ipc.column(c).value(r)).collect();
+        let want: Vec<&str> = (0..3).map(|r| from_parquet.column(c).value(r)).collect();
+        assert_eq!(got, want, "column {c}");
+    }
+    assert_eq!(from_ipc.source(), "frame");
+}
+
+#[test]
+fn bytes_that_are_not_an_arrow_stream_are_a_clear_error() {
+    let err = Table::from_arrow_ipc(b"colour,size\nred,1\n", "frame").unwrap_err();
+    assert!(matches!(err, DataError::Arrow { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("frame: cannot read as an Arrow stream"),
+        "{err}"
+    );
+    // A stream with a schema and no rows is a table without rows.
+    let empty = RecordBatch::try_from_iter([(
+        "colour",
+        Arc::new(StringArray::from(Vec::<&str>::new())) as ArrayRef,
+    )])
+    .unwrap();
+    let err = Table::from_arrow_ipc(&ipc_bytes(&[empty]), "frame").unwrap_err();
+    assert!(matches!(err, DataError::NoRows { .. }), "{err}");
+}
