@@ -8,6 +8,7 @@ use gnsm_losses::{GroupSoftmax, GroupStrategy};
 use gnsm_models::ScoreModel;
 use gnsm_noise::{FeatureLayout, NoiseBank, NoiseSchedule};
 use msma::Matrix;
+use rayon::prelude::*;
 
 use crate::GnsmError;
 
@@ -247,10 +248,12 @@ impl Scorer {
             let n = per_forward.min(rows - start);
             noisy.clear();
             noisy.resize(n * copies * width, 0.0);
-            for (r, out) in noisy.chunks_exact_mut(copies * width).enumerate() {
-                let row = &encoded[(start + r) * width..(start + r + 1) * width];
-                bank.perturb(row, out)?;
-            }
+            // Rows are independent: perturbed and accumulated in parallel, each in the same
+            // order as on one thread (bit-identical scores).
+            noisy
+                .par_chunks_exact_mut(copies * width)
+                .zip(encoded[start * width..(start + n) * width].par_chunks_exact(width))
+                .try_for_each(|(out, row)| bank.perturb(row, out))?;
             let device = self.model.device();
             let x = Tensor::from_slice(&noisy, (n * copies, width), device)?;
             let level_ids: Vec<u32> = (0..n)
@@ -258,32 +261,37 @@ impl Scorer {
                 .collect();
             let level_ids = Tensor::from_vec(level_ids, n * copies, device)?;
             let out: Vec<f32> = self.model.infer(&x, &level_ids)?.flatten_all()?.to_vec1()?;
-            for (i, o) in out.chunks_exact(width).enumerate() {
-                let (r, c) = (i / copies, i % copies);
-                let base = ((start + r) * levels + bank.levels()[c]) * features;
-                let acc = &mut parts[base..base + features];
-                for (f, (&s, &t)) in o[..n_cont].iter().zip(&targets[c]).enumerate() {
-                    acc[f] += weight * 0.5 * f64::from(s - t).powi(2);
-                }
-                let p = &probs[c * cat_width..(c + 1) * cat_width];
-                for (g, range) in ranges.iter().enumerate() {
-                    let logits = &o[range.clone()];
-                    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                    let lse = f64::from(max)
-                        + logits
-                            .iter()
-                            .map(|&v| f64::from(v - max).exp())
-                            .sum::<f64>()
-                            .ln();
-                    let cross: f64 = logits
-                        .iter()
-                        .zip(&p[range.start - n_cont..range.end - n_cont])
-                        .map(|(&l, &q)| f64::from(q) * (f64::from(l) - lse))
-                        .sum();
-                    let kl = group_neg_entropy[c * ranges.len() + g] - cross;
-                    acc[n_cont + g] += weight * kl.max(0.0);
-                }
-            }
+            let row_parts = &mut parts[start * levels * features..(start + n) * levels * features];
+            row_parts
+                .par_chunks_exact_mut(levels * features)
+                .zip(out.par_chunks_exact(copies * width))
+                .for_each(|(row_parts, row_out)| {
+                    for (c, o) in row_out.chunks_exact(width).enumerate() {
+                        let base = bank.levels()[c] * features;
+                        let acc = &mut row_parts[base..base + features];
+                        for (f, (&s, &t)) in o[..n_cont].iter().zip(&targets[c]).enumerate() {
+                            acc[f] += weight * 0.5 * f64::from(s - t).powi(2);
+                        }
+                        let p = &probs[c * cat_width..(c + 1) * cat_width];
+                        for (g, range) in ranges.iter().enumerate() {
+                            let logits = &o[range.clone()];
+                            let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                            let lse = f64::from(max)
+                                + logits
+                                    .iter()
+                                    .map(|&v| f64::from(v - max).exp())
+                                    .sum::<f64>()
+                                    .ln();
+                            let cross: f64 = logits
+                                .iter()
+                                .zip(&p[range.start - n_cont..range.end - n_cont])
+                                .map(|(&l, &q)| f64::from(q) * (f64::from(l) - lse))
+                                .sum();
+                            let kl = group_neg_entropy[c * ranges.len() + g] - cross;
+                            acc[n_cont + g] += weight * kl.max(0.0);
+                        }
+                    }
+                });
         }
         if let Some(i) = parts.iter().position(|v| !v.is_finite()) {
             return Err(GnsmError::Invalid(format!(
