@@ -246,3 +246,46 @@ fn save_load_round_trip_and_bad_files() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn inference_of_a_row_does_not_depend_on_the_rows_beside_it() {
+    let layout = FeatureLayout::new(2, vec![3, 4, 5]).unwrap();
+    let model = ScoreModel::new(small(64, 2), layout, &Device::Cpu).unwrap();
+    let rows = 2100;
+    let x = input(rows, 14, 0.5);
+    let level_ids: Vec<u32> = (0..rows as u32).map(|i| (i * 7) % 20).collect();
+    let levels = Tensor::new(level_ids.as_slice(), &Device::Cpu).unwrap();
+    let all: Vec<Vec<f32>> = model.infer(&x, &levels).unwrap().to_vec2().unwrap();
+    // Other batchings (a single row, a tile boundary, a remainder) and another order.
+    for (start, len) in [(0, 1), (1, 1023), (1000, 1100), (2000, 100), (3, 17)] {
+        let part = model
+            .infer(
+                &x.narrow(0, start, len).unwrap(),
+                &levels.narrow(0, start, len).unwrap(),
+            )
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        for (i, row) in part.iter().enumerate() {
+            assert_eq!(
+                row,
+                &all[start + i],
+                "row {} batched from {start}",
+                start + i
+            );
+        }
+    }
+    let order: Vec<u32> = (0..rows as u32).rev().collect();
+    let order = Tensor::new(order.as_slice(), &Device::Cpu).unwrap();
+    let reversed = model
+        .infer(
+            &x.index_select(&order, 0).unwrap(),
+            &levels.index_select(&order, 0).unwrap(),
+        )
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap();
+    for (i, row) in reversed.iter().enumerate() {
+        assert_eq!(row, &all[rows - 1 - i], "row {} reversed", rows - 1 - i);
+    }
+}
