@@ -45,6 +45,11 @@ pub struct GnsmConfig {
     pub calibration_fraction: f64,
     /// Rows per batch when computing score norms (bounds memory when scoring).
     pub score_batch: usize,
+    /// Train the network on a seeded sample of at most this many training rows (`None`:
+    /// all of them); the scoring stage (frequency prior or mixture), the validation rows
+    /// and the calibration still see every row they would without it. For tables too large
+    /// to train on in full within the time budget.
+    pub train_sample: Option<usize>,
     /// Seed of the train/validation split (see [`GnsmConfig::with_seed`]).
     pub seed: u64,
     /// Take one unit score step at the lowest noise level before the score norms
@@ -76,6 +81,7 @@ impl Default for GnsmConfig {
             val_fraction: 0.1,
             calibration_fraction: 0.1,
             score_batch: 2048,
+            train_sample: None,
             seed: 0,
             denoise: true,
         }
@@ -165,6 +171,11 @@ impl GnsmConfig {
                 "min_epochs = {}: must be finite and >= 0",
                 self.min_epochs
             )));
+        }
+        if self.train_sample == Some(0) {
+            return Err(GnsmError::Invalid(
+                "train_sample = 0: the network needs at least one training row".into(),
+            ));
         }
         if self.score_batch == 0 {
             return Err(GnsmError::Invalid(

@@ -1,7 +1,7 @@
 //! How a trained network's per-level, per-feature quantities become one anomaly score: the
 //! expected denoising loss (the default) or the paper's MSMA.
 
-use gnsm_noise::{FeatureLayout, NoiseBank, NoiseRng};
+use gnsm_noise::{FeatureLayout, NoiseBank, NoiseRng, Rows};
 use msma::{Detector, Msma};
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
@@ -78,28 +78,32 @@ pub(crate) struct FrequencyPrior {
 }
 
 impl FrequencyPrior {
-    /// Count the hot slots of encoded rows.
-    fn fit(layout: &FeatureLayout, encoded: &[f32]) -> Self {
-        let width = layout.width();
-        let rows = encoded.len() / width.max(1);
-        let groups = layout
-            .group_ranges()
-            .map(|range| {
-                let k = range.len();
-                let mut counts = vec![0usize; k];
-                for row in encoded.chunks_exact(width) {
-                    if let Some(hot) = row[range.clone()].iter().position(|&v| v == 0.0) {
-                        counts[hot] += 1;
+    /// Count the hot slots of encoded rows (every part in turn).
+    fn fit(layout: &FeatureLayout, parts: &[Rows<'_>]) -> Result<Self, GnsmError> {
+        let mut counts: Vec<Vec<usize>> = layout.groups().iter().map(|&k| vec![0; k]).collect();
+        let mut rows = 0;
+        for part in parts {
+            let n = part.count(layout, "rows to fit the frequency prior on")?;
+            rows += n;
+            for row in 0..n {
+                for (count, hot) in counts.iter_mut().zip(part.hot_slots(layout, row)) {
+                    if let Some(h) = hot {
+                        count[h] += 1;
                     }
                 }
-                let total = (rows + k) as f64;
+            }
+        }
+        let groups = counts
+            .iter()
+            .map(|counts| {
+                let total = (rows + counts.len()) as f64;
                 counts
                     .iter()
                     .map(|&c| -((c as f64 + 1.0) / total).ln())
                     .collect()
             })
             .collect();
-        Self { groups }
+        Ok(Self { groups })
     }
 
     /// Check a loaded prior against the layout: one entry per slot, every term finite and
@@ -178,24 +182,43 @@ pub(crate) struct Scored {
 }
 
 impl Stage {
-    /// Fit on the encoded inlier rows.
+    /// Fit on the encoded inlier rows (the parts taken together: training and validation
+    /// rows, dense or compact), expanded a batch of `batch` rows at a time.
     pub(crate) fn fit(
         method: &ScoreMethod,
         msma: &msma::MsmaParams,
         denoise: bool,
         scorer: &Scorer,
-        encoded: &[f32],
+        parts: &[Rows<'_>],
+        batch: usize,
     ) -> Result<Self, GnsmError> {
+        let layout = scorer.layout();
         match method {
             ScoreMethod::Msma => {
-                let norms = scorer.pass(encoded, denoise, false)?.norms()?;
+                // Score norms a batch at a time: only the (rows × levels) norms stay.
+                let (mut norms, mut total, mut cols) = (Vec::new(), 0, 0);
+                let mut buffer = Vec::new();
+                for part in parts {
+                    let rows = part.count(layout, "rows to fit MSMA on")?;
+                    for start in (0..rows).step_by(batch.max(1)) {
+                        let n = batch.max(1).min(rows - start);
+                        buffer.resize(n * layout.width(), 0.0);
+                        part.copy_rows(start, n, &mut buffer)?;
+                        let m = scorer.pass(&buffer, denoise, false)?.norms()?;
+                        (total, cols) = (total + m.rows(), m.cols());
+                        norms.extend_from_slice(m.as_slice());
+                    }
+                }
+                let norms = msma::Matrix::new(total, cols, norms)?;
                 Ok(Self::Msma(Box::new(msma::Fit::fit(msma, &norms)?)))
             }
             ScoreMethod::DenoisingLoss(params) => Ok(Self::Denoising {
                 bank: bank(scorer, params),
-                prior: params
-                    .frequency_prior
-                    .then(|| FrequencyPrior::fit(scorer.layout(), encoded)),
+                prior: if params.frequency_prior {
+                    Some(FrequencyPrior::fit(layout, parts)?)
+                } else {
+                    None
+                },
                 params: params.clone(),
             }),
         }
@@ -308,7 +331,13 @@ mod tests {
             1.0, 0.0, cold, cold, //
             -1.0, cold, cold, 0.0,
         ];
-        let prior = FrequencyPrior::fit(&layout, &rows);
+        let prior = FrequencyPrior::fit(&layout, &[Rows::from(&rows[..])]).unwrap();
+        // The same rows in two compact parts count the same.
+        let first =
+            gnsm_noise::CompactRows::new(layout.clone(), vec![0.0, 1.0], vec![0, 0]).unwrap();
+        let second = gnsm_noise::CompactRows::new(layout.clone(), vec![-1.0], vec![2]).unwrap();
+        let parts = FrequencyPrior::fit(&layout, &[(&first).into(), (&second).into()]).unwrap();
+        assert_eq!(parts.groups, prior.groups);
         let mut out = [0.0; 2];
         prior.terms(&layout, &rows[8..12], &mut out);
         // (1 + 1) / (3 + 3) for slot 2; a standard normal at -1.

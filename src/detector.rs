@@ -18,8 +18,12 @@ use crate::{Calibration, DecisionRule, GnsmConfig, GnsmError};
 /// What a fit did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FitSummary {
-    /// Rows trained on.
+    /// Rows the network was trained on (a sample of the training rows with
+    /// [`GnsmConfig::train_sample`]).
     pub train_rows: usize,
+    /// Rows the scoring stage was fitted on (training and validation rows, all of them).
+    #[serde(default)]
+    pub density_rows: usize,
     /// Rows validated on.
     pub val_rows: usize,
     /// Held-out inlier rows whose scores calibrate p-values (0 when none were held out).
@@ -156,18 +160,38 @@ impl Gnsm {
             check_components(&config.msma, train.len() + val.len())?;
         }
         let layout = schema.layout()?;
-        let train_x = schema.encode_rows(table, train, Encoding::LogOneHot)?;
-        let val_x = schema.encode_rows(table, val, Encoding::LogOneHot)?;
+        // Compact rows (one index per column), expanded a batch at a time: a large table
+        // costs 4 bytes per column here, not 4 per category.
+        let train_x = schema.encode_compact(table, train)?;
+        let val_x = schema.encode_compact(table, val)?;
+        let sampled = match config.train_sample {
+            Some(n) if n < train.len() => {
+                let mut rng =
+                    rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(config.seed ^ 0x5a3_91e0_u64);
+                let mut picked: Vec<usize> =
+                    rand::seq::index::sample(&mut rng, train.len(), n).into_vec();
+                picked.sort_unstable();
+                let rows: Vec<usize> = picked.iter().map(|&i| train[i]).collect();
+                Some(schema.encode_compact(table, &rows)?)
+            }
+            _ => None,
+        };
+        let trained_on = sampled.as_ref().unwrap_or(&train_x);
         let mut trainer_config = config.trainer.clone();
-        trainer_config.steps = config.training_steps(train.len());
+        trainer_config.steps = config.training_steps(trained_on.rows());
         let mut trainer = Trainer::new(config.network.clone(), layout, trainer_config, device)?;
-        let training = trainer.fit(&train_x.data, &val_x.data, on_event)?;
+        let training = trainer.fit(trained_on, &val_x, on_event)?;
         let model = trainer.best().duplicate()?;
         let parameters = model.num_parameters();
         let scorer = Scorer::new(model, config.trainer.noise.build()?, config.score_batch)?;
-        let mut both = train_x.data;
-        both.extend_from_slice(&val_x.data);
-        let stage = Stage::fit(&config.score, &config.msma, config.denoise, &scorer, &both)?;
+        let stage = Stage::fit(
+            &config.score,
+            &config.msma,
+            config.denoise,
+            &scorer,
+            &[(&train_x).into(), (&val_x).into()],
+            config.score_batch,
+        )?;
         let selection = stage.msma().and_then(|m| m.selection().cloned());
         let detector = Self {
             config: config.clone(),
@@ -180,7 +204,8 @@ impl Gnsm {
         Ok((
             detector,
             FitSummary {
-                train_rows: train.len(),
+                train_rows: trained_on.rows(),
+                density_rows: train.len() + val.len(),
                 val_rows: val.len(),
                 calibration_rows: 0,
                 training,
@@ -216,13 +241,14 @@ impl Gnsm {
         if config.score == ScoreMethod::Msma {
             check_components(&config.msma, rows.len())?;
         }
-        let encoded = self.schema.encode_rows(table, rows, Encoding::LogOneHot)?;
+        let encoded = self.schema.encode_compact(table, rows)?;
         let stage = Stage::fit(
             &config.score,
             &config.msma,
             config.denoise,
             &self.scorer,
-            &encoded.data,
+            &[(&encoded).into()],
+            config.score_batch,
         )?;
         let selection = stage.msma().and_then(|m| m.selection().cloned());
         self.stage = stage;

@@ -134,6 +134,11 @@ pub struct TrainArgs {
     /// Wall-clock training budget in minutes (per fit).
     #[arg(long)]
     pub max_minutes: Option<f64>,
+    /// Train the network on a seeded sample of at most N training rows; the scoring stage,
+    /// validation and calibration still see every row (for files too large to train on in
+    /// full within the time budget).
+    #[arg(long, value_name = "N")]
+    pub sample: Option<usize>,
     /// Network width.
     #[arg(long)]
     pub width: Option<usize>,
@@ -210,6 +215,9 @@ pub fn build_config(data: &DataArgs, train: &TrainArgs, seed: u64) -> Result<Gns
     }
     let mut config = train.overrides().apply(base);
     config.schema = data.schema(config.schema);
+    if train.sample.is_some() {
+        config.train_sample = train.sample;
+    }
     let config = config.with_seed(seed);
     config.validate().context("invalid options")?;
     Ok(config)

@@ -1,4 +1,4 @@
-use gnsm_noise::{FeatureLayout, LOG_ONE_HOT_COLD};
+use gnsm_noise::{CompactRows, FeatureLayout, LOG_ONE_HOT_COLD, NO_CATEGORY};
 
 use crate::schema::{category_map, missing_error, parse_continuous};
 use crate::{DataError, MissingContinuous, Schema, Table, UnseenPolicy, UNSEEN_CATEGORY};
@@ -60,13 +60,52 @@ impl Schema {
         rows: &[usize],
         encoding: Encoding,
     ) -> Result<Encoded, DataError> {
-        let layout = self.layout()?;
-        let width = layout.width();
+        let compact = self.encode_compact(table, rows)?;
+        let layout = compact.layout().clone();
         let (hot, cold) = match encoding {
             Encoding::LogOneHot => (0.0f32, LOG_ONE_HOT_COLD),
             Encoding::OneHot => (1.0f32, 0.0f32),
         };
-        let mut data = vec![cold; rows.len() * width];
+        let mut data = vec![0.0; rows.len() * layout.width()];
+        compact
+            .expand_as(0, rows.len(), hot, cold, &mut data)
+            .map_err(|e| DataError::Schema(e.to_string()))?;
+        Ok(Encoded {
+            rows: rows.len(),
+            layout,
+            data,
+            source_rows: rows.to_vec(),
+        })
+    }
+
+    /// Encode the given rows in compact form ([`CompactRows`]: the standardised continuous
+    /// block and one category index per group, 4 bytes per column instead of 4 per
+    /// category), which the trainer and the scorer expand to log-one-hot a batch at a time.
+    /// The same checks as [`Schema::encode_rows`], which is this expanded.
+    ///
+    /// ```
+    /// use gnsm_data::{CsvOptions, Encoding, Schema, SchemaOptions, Table};
+    /// let csv = "a,b\nx,1\ny,2\nx,2\n";
+    /// let table = Table::from_reader(csv.as_bytes(), "inline.csv", &CsvOptions::default())?;
+    /// let mut schema = Schema::infer(&table, &SchemaOptions::default())?;
+    /// schema.fit(&table, &[0, 1, 2])?;
+    /// let compact = schema.encode_compact(&table, &[0, 1, 2])?;
+    /// assert_eq!(compact.hot(1), &[1, 1]); // y, 2
+    /// let dense = schema.encode_rows(&table, &[0, 1, 2], Encoding::LogOneHot)?;
+    /// let mut expanded = vec![0.0; dense.data.len()];
+    /// compact.expand(0, 3, &mut expanded).unwrap();
+    /// assert_eq!(expanded, dense.data);
+    /// # Ok::<(), gnsm_data::DataError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Schema::encode_rows`].
+    pub fn encode_compact(&self, table: &Table, rows: &[usize]) -> Result<CompactRows, DataError> {
+        let layout = self.layout()?;
+        let n_cont = layout.continuous();
+        let groups = layout.n_groups();
+        let mut continuous = vec![0f32; rows.len() * n_cont];
+        let mut hot = vec![NO_CATEGORY; rows.len() * groups];
         let find = |name: &str| {
             table
                 .column_index(name)
@@ -101,7 +140,7 @@ impl Schema {
                         std: spec.std,
                     });
                 }
-                data[out * width + offset] = narrow;
+                continuous[out * n_cont + offset] = narrow;
             }
         }
 
@@ -109,7 +148,6 @@ impl Schema {
             let index = find(&spec.name)?;
             let column = table.column(index);
             let map = category_map(column.distinct(), &spec.categories);
-            let start = layout.group_offset(group);
             for (out, &r) in rows.iter().enumerate() {
                 let slot = match map[column.ids()[r] as usize] {
                     Some(k) => Some(k),
@@ -127,17 +165,11 @@ impl Schema {
                     },
                 };
                 if let Some(k) = slot {
-                    data[out * width + start + k] = hot;
+                    hot[out * groups + group] = k as u32;
                 }
             }
         }
-
-        Ok(Encoded {
-            rows: rows.len(),
-            layout,
-            data,
-            source_rows: rows.to_vec(),
-        })
+        CompactRows::new(layout, continuous, hot).map_err(|e| DataError::Schema(e.to_string()))
     }
 
     /// Decode an encoded row back to one string per feature, in layout order (see

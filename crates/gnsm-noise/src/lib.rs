@@ -41,6 +41,7 @@ mod denoise;
 mod error;
 mod layout;
 mod perturb;
+mod rows;
 mod schedule;
 
 pub use bank::NoiseBank;
@@ -51,6 +52,7 @@ pub use denoise::denoise_step;
 pub use error::NoiseError;
 pub use layout::FeatureLayout;
 pub use perturb::{perturb_batch, Perturbation};
+pub use rows::{CompactRows, Rows, NO_CATEGORY};
 pub use schedule::{geometric, NoiseSchedule, ScheduleConfig};
 
 /// The host random number generator used for all noise: xoshiro256++, fast, small and

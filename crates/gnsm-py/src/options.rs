@@ -38,6 +38,8 @@ pub(crate) struct Options {
     unseen: Option<String>,
     max_categories: Option<usize>,
     calibration_fraction: Option<f64>,
+    /// Train on a seeded sample of at most this many rows (the command line's `--sample`).
+    sample: Option<usize>,
 }
 
 impl Options {
@@ -117,6 +119,9 @@ impl Options {
         }
         if let Some(fraction) = self.calibration_fraction {
             config.calibration_fraction = fraction;
+        }
+        if self.sample.is_some() {
+            config.train_sample = self.sample;
         }
         let config = config.with_seed(self.seed.unwrap_or(0));
         config.validate()?;

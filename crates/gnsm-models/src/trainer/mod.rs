@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use gnsm_losses::GnsmLoss;
-use gnsm_noise::{perturb_batch, FeatureLayout, NoiseRng, NoiseSchedule, Perturbation};
+use gnsm_noise::{perturb_batch, FeatureLayout, NoiseRng, NoiseSchedule, Perturbation, Rows};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -217,7 +217,9 @@ impl Trainer {
         self.progress.cursor += batch;
     }
 
-    /// Train on `train` rows (row-major, layout width each) and validate on `val` rows,
+    /// Train on `train` rows and validate on `val` rows — dense (row-major log-one-hot,
+    /// layout width each: a `&[f32]`) or compact ([`gnsm_noise::CompactRows`], expanded a
+    /// batch at a time) —
     /// until the step budget, the time budget or early stopping. `on_event` sees every
     /// [`TrainEvent`].
     ///
@@ -225,10 +227,10 @@ impl Trainer {
     /// [`ModelError::Shape`] for data that do not fit the layout,
     /// [`ModelError::NonFinite`] under [`NonFinitePolicy::Stop`], I/O errors of checkpoints
     /// and logs, or a candle error.
-    pub fn fit(
+    pub fn fit<'a, 'b>(
         &mut self,
-        train: &[f32],
-        val: &[f32],
+        train: impl Into<Rows<'a>>,
+        val: impl Into<Rows<'b>>,
         on_event: &mut dyn FnMut(&TrainEvent),
     ) -> Result<TrainSummary, ModelError> {
         self.fit_until(self.config.steps, train, val, on_event)
@@ -240,26 +242,36 @@ impl Trainer {
     ///
     /// # Errors
     /// As [`Trainer::fit`].
-    pub fn fit_until(
+    pub fn fit_until<'a, 'b>(
         &mut self,
         until: usize,
-        train: &[f32],
-        val: &[f32],
+        train: impl Into<Rows<'a>>,
+        val: impl Into<Rows<'b>>,
         on_event: &mut dyn FnMut(&TrainEvent),
     ) -> Result<TrainSummary, ModelError> {
+        let (train, val) = (train.into(), val.into());
         let until = until.min(self.config.steps);
         let layout = self.model.layout().clone();
         let width = layout.width();
+        let mut n_train = 0;
         for (what, data) in [("training rows", train), ("validation rows", val)] {
-            if data.is_empty() || data.len() % width != 0 {
+            let rows = data.count(&layout, what).unwrap_or(0);
+            if rows == 0 {
                 return Err(ModelError::Shape {
                     what,
-                    expected: format!("a non-zero multiple of the layout width {width}"),
-                    got: data.len().to_string(),
+                    expected: format!("a non-zero number of rows of the layout width {width}"),
+                    got: match data {
+                        Rows::Dense(d) => format!("{} values", d.len()),
+                        Rows::Compact(c) => {
+                            format!("{} rows of width {}", c.rows(), c.layout().width())
+                        }
+                    },
                 });
             }
+            if n_train == 0 {
+                n_train = rows;
+            }
         }
-        let n_train = train.len() / width;
         let batch = self.config.batch_size.min(n_train);
         let device = self.model.device().clone();
         let start = Instant::now();
@@ -279,7 +291,7 @@ impl Trainer {
             // Batch, levels and noise, all from the one seeded host RNG.
             self.next_batch(n_train, batch, &mut indices);
             for (dst, &i) in clean.chunks_exact_mut(width).zip(&indices) {
-                dst.copy_from_slice(&train[i * width..(i + 1) * width]);
+                train.copy_rows(i, 1, dst)?;
             }
             self.schedule
                 .sample_levels(&mut self.progress.rng, batch, &mut levels);

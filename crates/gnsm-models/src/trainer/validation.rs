@@ -5,20 +5,27 @@ use std::io::Write;
 use super::*;
 
 impl Trainer {
-    /// The validation loss of `model` on `val` rows: every level with its own fixed-seed
-    /// noise (so evaluations are comparable), averaged over levels.
+    /// The validation loss of `model` on `val` rows (dense or compact, as for
+    /// [`Trainer::fit`]): every level with its own fixed-seed noise (so evaluations are
+    /// comparable), averaged over levels.
     ///
     /// # Errors
     /// As [`Trainer::fit`].
-    pub fn validation_loss(&self, model: &ScoreModel, val: &[f32]) -> Result<f64, ModelError> {
+    pub fn validation_loss<'a>(
+        &self,
+        model: &ScoreModel,
+        val: impl Into<Rows<'a>>,
+    ) -> Result<f64, ModelError> {
+        let val = val.into();
         let layout = model.layout();
         let width = layout.width();
-        let mut rows = val.len() / width;
+        let mut rows = val.count(layout, "validation rows")?;
         if let Some(cap) = self.config.val_rows {
             rows = rows.min(cap);
         }
         let device = model.device();
         let mut noise = Perturbation::default();
+        let mut clean = Vec::new();
         let mut total = 0.0;
         for level in 0..self.schedule.levels() {
             let mut rng =
@@ -27,8 +34,10 @@ impl Trainer {
             for start in (0..rows).step_by(self.config.eval_batch) {
                 let n = self.config.eval_batch.min(rows - start);
                 let levels = vec![level; n];
+                clean.resize(n * width, 0.0);
+                val.copy_rows(start, n, &mut clean)?;
                 perturb_batch(
-                    &val[start * width..(start + n) * width],
+                    &clean,
                     layout,
                     &self.schedule,
                     &levels,
@@ -54,7 +63,7 @@ impl Trainer {
 
     pub(super) fn validate(
         &mut self,
-        val: &[f32],
+        val: Rows<'_>,
         on_event: &mut dyn FnMut(&TrainEvent),
         elapsed: f64,
         log: &mut Option<std::fs::File>,

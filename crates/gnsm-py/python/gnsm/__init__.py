@@ -51,6 +51,7 @@ _CONFIG_KEYS = frozenset(
         "unseen",
         "max_categories",
         "calibration_fraction",
+        "sample",
     }
 )
 
@@ -116,8 +117,8 @@ class GNSM:
     (``"default"``, the library's detector, or ``"paper"``, MSMA on score norms), ``seed``,
     ``steps``, ``max_minutes``, ``width``, ``depth``, ``batch_size``, ``lr``, ``denoise``,
     ``components`` (paper preset), the schema's ``continuous``, ``categorical``, ``ignored``,
-    ``missing_values``, ``impute_mean``, ``unseen``, ``max_categories``, and
-    ``calibration_fraction``; ``config`` takes a mapping in the JSON form of ``GnsmConfig``
+    ``missing_values``, ``impute_mean``, ``unseen``, ``max_categories``,
+    ``calibration_fraction`` and ``sample`` (train on a seeded sample of that many rows); ``config`` takes a mapping in the JSON form of ``GnsmConfig``
     merged over the preset. An unknown keyword or a bad value raises ``GnsmError``.
 
     The decision rule is ``alpha`` (flag rows whose conformal p-value is at most alpha; the
