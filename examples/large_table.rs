@@ -68,7 +68,8 @@ fn main() -> anyhow::Result<()> {
             .collect();
         (format!("c{j}"), cells)
     });
-    let table = Table::from_columns("generated", columns.collect::<Vec<_>>())?;
+    // One column's cells at a time (lazily): the table holds 4 bytes per cell.
+    let table = Table::from_columns("generated", columns)?;
     drop(hidden);
     let generated = started.elapsed().as_secs_f64();
     println!(
