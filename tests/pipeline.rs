@@ -319,3 +319,31 @@ fn unseen_values_lead_their_explanation_and_explanations_match_the_scores() {
     assert!(e.contributions[1..].iter().all(|c| !c.unseen));
     support::cleanup(&dir);
 }
+
+#[test]
+fn a_training_sample_trains_on_fewer_rows_and_fits_the_scoring_stage_on_all() {
+    let (_dir, path) = support::planted_file("sample");
+    let table = Table::read(&path, &CsvOptions::default()).unwrap();
+    let mut config = small_config();
+    config.trainer.steps = 50;
+    config.train_sample = Some(100);
+    let (sampled, report) = Gnsm::fit(&config, &table, &Device::Cpu).unwrap();
+    assert_eq!(report.train_rows, 100);
+    // 600 inliers: 60 held out to calibrate, 54 to validate, 486 training rows.
+    assert_eq!(report.density_rows, 540);
+    assert_eq!(report.val_rows, 54);
+    config.train_sample = None;
+    let (full, report) = Gnsm::fit(&config, &table, &Device::Cpu).unwrap();
+    assert_eq!((report.train_rows, report.density_rows), (486, 540));
+    // Another network (trained on the sample), the same prior rows.
+    let (a, b) = (
+        sampled.score_table(&table, None).unwrap(),
+        full.score_table(&table, None).unwrap(),
+    );
+    assert_ne!(a, b);
+    config.train_sample = Some(0);
+    assert!(Gnsm::fit(&config, &table, &Device::Cpu)
+        .unwrap_err()
+        .to_string()
+        .contains("train_sample"));
+}
