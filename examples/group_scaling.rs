@@ -11,6 +11,9 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[path = "support/host.rs"]
+mod host;
+
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor, Var};
@@ -93,25 +96,12 @@ fn stats(mut v: Vec<f64>) -> (f64, f64, f64) {
     (v[v.len() / 2], v[0], v[v.len() - 1])
 }
 
-/// The CPU model, as the kernel reports it.
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
-}
-
 fn main() -> anyhow::Result<()> {
     const ROUNDS: usize = 5;
     println!(
         "CPU: {}; RAYON_NUM_THREADS={}; width 256, depth 4, batch 256; 2,000 one-hot columns; \
          {ROUNDS} rounds alternating the layouts (and host / candle within each)",
-        cpu_model(),
+        host::cpu_model(),
         std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "unset".into())
     );
     struct Case {

@@ -14,6 +14,9 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[path = "support/host.rs"]
+mod host;
+
 use std::time::Instant;
 
 use clap::Parser;
@@ -34,20 +37,13 @@ struct Args {
     categories: usize,
 }
 
-/// Peak resident memory of this process so far, GB (Linux; NaN elsewhere).
-fn peak_gb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb / 1e6)
-}
-
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    println!(
+        "{}, {} threads",
+        host::cpu_model(),
+        std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all".into())
+    );
     let started = Instant::now();
     let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(7);
     let names: Vec<String> = (0..args.categories).map(|k| format!("v{k}")).collect();
@@ -76,7 +72,7 @@ fn main() -> anyhow::Result<()> {
         "{} rows × {} columns generated in {generated:.1} s; peak RSS {:.2} GB",
         table.rows(),
         args.columns,
-        peak_gb()
+        host::peak_gb()
     );
 
     let mut config = TrainOverrides {
@@ -106,7 +102,7 @@ fn main() -> anyhow::Result<()> {
         summary.train_rows,
         summary.density_rows,
         summary.calibration_rows,
-        peak_gb()
+        host::peak_gb()
     );
 
     let score_start = Instant::now();
@@ -116,7 +112,7 @@ fn main() -> anyhow::Result<()> {
         "scored {} rows in {score_seconds:.0} s: {:.0} rows/s; peak RSS {:.2} GB",
         scores.len(),
         scores.len() as f64 / score_seconds,
-        peak_gb()
+        host::peak_gb()
     );
     println!("total {:.0} s", started.elapsed().as_secs_f64());
     Ok(())

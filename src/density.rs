@@ -81,12 +81,13 @@ impl FrequencyPrior {
     /// Count the hot slots of encoded rows (every part in turn).
     fn fit(layout: &FeatureLayout, parts: &[Rows<'_>]) -> Result<Self, GnsmError> {
         let mut counts: Vec<Vec<usize>> = layout.groups().iter().map(|&k| vec![0; k]).collect();
-        let mut rows = 0;
+        let (mut rows, mut slots) = (0, Vec::new());
         for part in parts {
             let n = part.count(layout, "rows to fit the frequency prior on")?;
             rows += n;
             for row in 0..n {
-                for (count, hot) in counts.iter_mut().zip(part.hot_slots(layout, row)) {
+                part.hot_slots(layout, row, &mut slots);
+                for (count, &hot) in counts.iter_mut().zip(&slots) {
                     if let Some(h) = hot {
                         count[h] += 1;
                     }

@@ -230,23 +230,25 @@ impl Rows<'_> {
         }
     }
 
-    /// The hot slot of every group of dense or compact row `row` (`None` for an all-cold
-    /// group; for dense rows, the first entry equal to 0).
-    pub fn hot_slots(&self, layout: &FeatureLayout, row: usize) -> Vec<Option<usize>> {
+    /// The hot slot of every group of dense or compact row `row` into `out` (cleared first;
+    /// `None` for an all-cold group; for dense rows, the first entry equal to 0).
+    pub fn hot_slots(&self, layout: &FeatureLayout, row: usize, out: &mut Vec<Option<usize>>) {
+        out.clear();
         match self {
             Self::Dense(data) => {
                 let width = layout.width();
                 let r = &data[row * width..(row + 1) * width];
-                layout
-                    .group_ranges()
-                    .map(|range| r[range].iter().position(|&v| v == 0.0))
-                    .collect()
+                out.extend(
+                    layout
+                        .group_ranges()
+                        .map(|range| r[range].iter().position(|&v| v == 0.0)),
+                );
             }
-            Self::Compact(rows) => rows
-                .hot(row)
-                .iter()
-                .map(|&k| (k != NO_CATEGORY).then_some(k as usize))
-                .collect(),
+            Self::Compact(rows) => out.extend(
+                rows.hot(row)
+                    .iter()
+                    .map(|&k| (k != NO_CATEGORY).then_some(k as usize)),
+            ),
         }
     }
 }
@@ -282,10 +284,10 @@ mod tests {
         assert_eq!(from_dense, dense[7..]);
         assert_eq!(Rows::from(&rows).count(&layout, "rows").unwrap(), 2);
         assert_eq!(Rows::from(&dense[..]).count(&layout, "rows").unwrap(), 2);
-        assert_eq!(
-            Rows::from(&rows).hot_slots(&layout, 0),
-            Rows::from(&dense[..]).hot_slots(&layout, 0)
-        );
+        let (mut compact_slots, mut dense_slots) = (Vec::new(), Vec::new());
+        Rows::from(&rows).hot_slots(&layout, 0, &mut compact_slots);
+        Rows::from(&dense[..]).hot_slots(&layout, 0, &mut dense_slots);
+        assert_eq!(compact_slots, dense_slots);
         assert_eq!(rows.bytes_per_row(), 16);
     }
 

@@ -35,7 +35,7 @@ pub(crate) struct Options {
     /// Fill missing continuous cells with the training mean instead of refusing them.
     impute_mean: Option<bool>,
     /// `"reserve"`, `"ignore"` or `"error"` for a category not seen at fit time.
-    unseen: Option<String>,
+    unseen: Option<UnseenPolicy>,
     max_categories: Option<usize>,
     calibration_fraction: Option<f64>,
     /// Train on a seeded sample of at most this many rows (the command line's `--sample`).
@@ -102,17 +102,8 @@ impl Options {
         if self.impute_mean == Some(true) {
             schema.missing_continuous = MissingContinuous::ImputeMean;
         }
-        if let Some(unseen) = &self.unseen {
-            schema.unseen = match unseen.as_str() {
-                "reserve" => UnseenPolicy::Reserve,
-                "ignore" => UnseenPolicy::Ignore,
-                "error" => UnseenPolicy::Error,
-                other => {
-                    return Err(GnsmError::Invalid(format!(
-                        "unseen = {other:?}: expected \"reserve\", \"ignore\" or \"error\""
-                    )))
-                }
-            };
+        if let Some(unseen) = self.unseen {
+            schema.unseen = unseen;
         }
         if let Some(max) = self.max_categories {
             schema.max_categories = max;

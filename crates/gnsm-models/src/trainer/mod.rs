@@ -253,25 +253,21 @@ impl Trainer {
         let until = until.min(self.config.steps);
         let layout = self.model.layout().clone();
         let width = layout.width();
-        let mut n_train = 0;
-        for (what, data) in [("training rows", train), ("validation rows", val)] {
-            let rows = data.count(&layout, what).unwrap_or(0);
-            if rows == 0 {
-                return Err(ModelError::Shape {
-                    what,
-                    expected: format!("a non-zero number of rows of the layout width {width}"),
-                    got: match data {
-                        Rows::Dense(d) => format!("{} values", d.len()),
-                        Rows::Compact(c) => {
-                            format!("{} rows of width {}", c.rows(), c.layout().width())
-                        }
-                    },
-                });
-            }
-            if n_train == 0 {
-                n_train = rows;
-            }
-        }
+        let count = |data: Rows<'_>, what| match data.count(&layout, what) {
+            Ok(rows) if rows > 0 => Ok(rows),
+            _ => Err(ModelError::Shape {
+                what,
+                expected: format!("a non-zero number of rows of the layout width {width}"),
+                got: match data {
+                    Rows::Dense(d) => format!("{} values", d.len()),
+                    Rows::Compact(c) => {
+                        format!("{} rows of width {}", c.rows(), c.layout().width())
+                    }
+                },
+            }),
+        };
+        let n_train = count(train, "training rows")?;
+        count(val, "validation rows")?;
         let batch = self.config.batch_size.min(n_train);
         let device = self.model.device().clone();
         let start = Instant::now();
