@@ -372,7 +372,7 @@ impl Gnsm {
     /// # Errors
     /// [`GnsmError::Invalid`] without a calibration or for a level outside (0, 1).
     pub fn threshold(&self, rule: DecisionRule) -> Result<f64, GnsmError> {
-        self.calibrated()?.threshold(rule)
+        Ok(self.calibrated()?.threshold(rule)?)
     }
 
     /// Whether each of the given rows (all when `None`) is anomalous by `rule`.

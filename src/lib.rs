@@ -21,7 +21,6 @@
 //! | `gnsm-baselines` | [`baselines`] | IsolationForest, ECOD and a one-hot GMM, for comparison |
 
 mod artifact;
-mod calibration;
 mod config;
 mod density;
 mod detector;
@@ -30,12 +29,12 @@ pub mod eval;
 mod explain;
 mod scorer;
 
-pub use calibration::{Calibration, DecisionRule};
 pub use config::{GnsmConfig, TrainOverrides};
 pub use density::{DenoisingParams, ScoreMethod};
 pub use detector::{FitSummary, Gnsm};
 pub use error::GnsmError;
 pub use explain::{Contribution, Explanation};
+pub use msma::{Calibration, DecisionRule};
 
 /// The candle device type the API takes (`Device::Cpu`, or CUDA / Metal with the
 /// features), re-exported so that a user need not match candle's version by hand.

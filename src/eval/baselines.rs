@@ -82,6 +82,10 @@ pub struct BaselineResult {
     pub fit_seconds: f64,
     /// Seconds to score the test rows.
     pub score_seconds: f64,
+    /// Precision, recall and F1 at the default decision rule, calibrated as GNSM's
+    /// ([`SeedResult::decisions`](super::SeedResult::decisions)).
+    #[serde(default)]
+    pub decisions: Option<msma::DecisionMetrics>,
 }
 
 fn one_hot(schema: &Schema, table: &Table, rows: &[usize]) -> Result<Matrix, GnsmError> {
@@ -146,6 +150,11 @@ impl Protocol<'_> {
                 roc_auc: msma::roc_auc(&test_labels, &scores)? * 100.0,
                 fit_seconds,
                 score_seconds,
+                decisions: Some(msma::conformal_decisions(
+                    &test_labels,
+                    &scores,
+                    msma::DecisionRule::DEFAULT_ALPHA,
+                )?),
             });
         }
         Ok(results)

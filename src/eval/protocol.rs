@@ -34,6 +34,11 @@ pub struct SeedResult {
     pub fit_seconds: f64,
     /// Seconds to score the test rows.
     pub score_seconds: f64,
+    /// Precision, recall and F1 at the default decision rule (p ≤ 0.01), the test inliers
+    /// calibrating ([`msma::conformal_decisions`]); `None` in results written before they
+    /// were reported.
+    #[serde(default)]
+    pub decisions: Option<msma::DecisionMetrics>,
 }
 
 impl SeedResult {
@@ -232,6 +237,8 @@ impl<'a> Protocol<'a> {
         let test_labels = self.test_labels();
         let ap = msma::average_precision(&test_labels, &scores)? * 100.0;
         let roc_auc = msma::roc_auc(&test_labels, &scores)? * 100.0;
+        let decisions =
+            msma::conformal_decisions(&test_labels, &scores, msma::DecisionRule::DEFAULT_ALPHA)?;
         Ok(SeedRun {
             result: SeedResult {
                 seed: self.seed,
@@ -245,6 +252,7 @@ impl<'a> Protocol<'a> {
                 components: detector.msma().map_or(0, |m| m.gmm().n_components()),
                 fit_seconds,
                 score_seconds,
+                decisions: Some(decisions),
             },
             detector,
             test_rows: self.split.test.clone(),

@@ -7,6 +7,8 @@ use anyhow::{bail, Result};
 use clap::Args;
 use gnsm::data::{Schema, Table, VocabularyRule};
 use gnsm::eval::{summarize_baselines, Baseline, BaselineResult, EvalSummary, Protocol};
+use gnsm::msma::DecisionMetrics;
+use gnsm::DecisionRule;
 
 use crate::args::{build_config, device, DataArgs, TrainArgs};
 use crate::io::{read_table, Destination};
@@ -136,6 +138,9 @@ pub fn run(args: EvalArgs) -> Result<()> {
             "seed {seed}: AP {:6.2}  ROC-AUC {:6.2}  (random ranking AP {:.2}; {} steps, best val loss {:.4}{components}, fit {:.1} s)",
             r.ap, r.roc_auc, r.random_ap(), r.steps, r.best_val_loss, r.fit_seconds
         )?;
+        if let Some(d) = &r.decisions {
+            writeln!(say, "         GNSM         {}", decisions(d))?;
+        }
         results.push(run.result.clone());
         last = Some(run);
         if args.compare {
@@ -149,6 +154,9 @@ pub fn run(args: EvalArgs) -> Result<()> {
                     b.fit_seconds,
                     b.score_seconds
                 )?;
+                if let Some(d) = &b.decisions {
+                    writeln!(say, "         {:<12} {}", "", decisions(d))?;
+                }
                 baseline_results.push(b);
             }
         }
@@ -204,23 +212,39 @@ pub fn run(args: EvalArgs) -> Result<()> {
     Ok(())
 }
 
+/// Precision, recall and F1 at the default rule, on one line.
+fn decisions(d: &DecisionMetrics) -> String {
+    format!(
+        "at p <= {}: precision {:.2}  recall {:.2}  F1 {:.2}  ({} flagged, inlier FPR {:.3}; the test inliers calibrate)",
+        d.alpha, d.precision, d.recall, d.f1, d.flagged, d.false_positive_rate
+    )
+}
+
+/// Mean F1 at the default rule over the results that report it.
+fn mean_f1<'a>(decisions: impl Iterator<Item = Option<&'a DecisionMetrics>>) -> f64 {
+    let f1: Vec<f64> = decisions.flatten().map(|d| d.f1).collect();
+    f1.iter().sum::<f64>() / f1.len().max(1) as f64
+}
+
 /// Mean ± std of each detector over the seeds, GNSM first.
 fn compare_table(summary: &EvalSummary, baselines: &[BaselineResult]) -> String {
     let n = summary.seeds.len().max(1) as f64;
     let fit = summary.seeds.iter().map(|s| s.fit_seconds).sum::<f64>() / n;
     let score = summary.seeds.iter().map(|s| s.score_seconds).sum::<f64>() / n;
+    let alpha = DecisionRule::DEFAULT_ALPHA;
     let mut out = format!(
-        "{:<12} {:>15} {:>15} {:>9} {:>9}   over {} seeds\n",
+        "{:<12} {:>15} {:>15} {:>9} {:>9} {:>9}   over {} seeds\n",
         "detector",
         "AP",
         "ROC-AUC",
+        format!("F1@{alpha}"),
         "fit s",
         "score s",
         summary.seeds.len()
     );
-    let mut line = |name: &str, ap: (f64, f64), auc: (f64, f64), fit: f64, score: f64| {
+    let mut line = |name: &str, ap: (f64, f64), auc: (f64, f64), f1: f64, fit: f64, score: f64| {
         out.push_str(&format!(
-            "{name:<12} {:>6.2} ± {:<6.2} {:>6.2} ± {:<6.2} {fit:>9.2} {score:>9.2}\n",
+            "{name:<12} {:>6.2} ± {:<6.2} {:>6.2} ± {:<6.2} {f1:>9.2} {fit:>9.2} {score:>9.2}\n",
             ap.0, ap.1, auc.0, auc.1
         ));
     };
@@ -228,14 +252,22 @@ fn compare_table(summary: &EvalSummary, baselines: &[BaselineResult]) -> String 
         "GNSM",
         (summary.ap_mean, summary.ap_std),
         (summary.roc_auc_mean, summary.roc_auc_std),
+        mean_f1(summary.seeds.iter().map(|s| s.decisions.as_ref())),
         fit,
         score,
     );
     for b in summarize_baselines(baselines) {
+        let f1 = mean_f1(
+            baselines
+                .iter()
+                .filter(|r| r.baseline == b.baseline)
+                .map(|r| r.decisions.as_ref()),
+        );
         line(
             b.baseline.name(),
             (b.ap_mean, b.ap_std),
             (b.roc_auc_mean, b.roc_auc_std),
+            f1,
             b.fit_seconds,
             b.score_seconds,
         );

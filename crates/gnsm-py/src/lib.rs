@@ -58,7 +58,7 @@ fn rule(alpha: Option<f64>, contamination: Option<f64>) -> PyResult<DecisionRule
         (Some(a), None) => DecisionRule::Alpha(a),
         (None, None) => DecisionRule::default(),
     };
-    rule.validate().map_err(to_py)?;
+    rule.validate().map_err(|e| to_py(e.into()))?;
     Ok(rule)
 }
 
@@ -137,7 +137,7 @@ impl Detector {
         let (p, threshold) = match self.inner.calibration() {
             Some(calibration) => (
                 scores.iter().map(|&s| calibration.p_value(s)).collect(),
-                calibration.threshold(rule).map_err(to_py)?,
+                calibration.threshold(rule).map_err(|e| to_py(e.into()))?,
             ),
             None => (vec![f64::NAN; scores.len()], f64::NAN),
         };

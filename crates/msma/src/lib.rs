@@ -30,6 +30,7 @@
 //! # Ok::<(), msma::MsmaError>(())
 //! ```
 
+mod calibration;
 mod detector;
 mod error;
 mod gmm;
@@ -38,11 +39,15 @@ mod metrics;
 mod scaler;
 mod select;
 
+pub use calibration::{Calibrated, CalibratedParams, Calibration, DecisionRule};
 pub use detector::{Detector, Fit, Msma, MsmaParams};
 pub use error::MsmaError;
-pub use gmm::{FitReport, GaussianMixture, GmmParams};
+pub use gmm::{FitReport, GaussianMixture, GmmKernel, GmmParams};
 pub use matrix::Matrix;
-pub use metrics::{average_precision, precision_recall_curve, roc_auc, roc_curve};
+pub use metrics::{
+    average_precision, conformal_decisions, precision_recall_curve, roc_auc, roc_curve,
+    DecisionMetrics,
+};
 pub use scaler::StandardScaler;
 pub use select::{
     quantile, select_components, CandidateScore, Selection, SelectionCriterion, SelectionParams,

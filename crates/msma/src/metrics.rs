@@ -148,3 +148,95 @@ pub fn roc_auc(labels: &[bool], scores: &[f64]) -> Result<f64, MsmaError> {
         .map(|w| (w[1].0 - w[0].0) * (w[1].1 + w[0].1) / 2.0)
         .sum())
 }
+
+/// Precision, recall and F1 of a decision rule on a labelled evaluation set.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DecisionMetrics {
+    /// The level α of the rule "anomalous when the p-value is at most α".
+    pub alpha: f64,
+    /// Records flagged.
+    pub flagged: usize,
+    /// Anomalies among the flagged / flagged (0 when nothing is flagged).
+    pub precision: f64,
+    /// Flagged anomalies / anomalies.
+    pub recall: f64,
+    /// Harmonic mean of precision and recall (0 when both are 0).
+    pub f1: f64,
+    /// Inliers flagged / inliers: the false-positive rate, at most about α.
+    pub false_positive_rate: f64,
+}
+
+/// Precision, recall and F1 of the conformal rule "anomalous when p ≤ α" on an evaluation
+/// set, calibrated on the set's own inliers: an anomaly's p-value is
+/// `(1 + #{inliers ≥ s}) / (n + 1)`, an inlier's counts the other `n − 1` inliers,
+/// `#{inliers ≥ s} / n` (itself left out). Each inlier is so exchangeable with its
+/// calibration rows, and no calibration rows have to be held out of the fit: this is how an
+/// evaluation reports decisions for detectors fitted without a calibration (labels are
+/// read here, for evaluation only).
+///
+/// ```
+/// use msma::conformal_decisions;
+/// // Inliers score 1..=9; anomalies 9.5 (above every inlier) and 5.
+/// let labels = [false, false, false, false, false, false, false, false, false, true, true];
+/// let scores = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 9.5, 5.0];
+/// let m = conformal_decisions(&labels, &scores, 0.1)?;
+/// // p(9.5) = 1/10 and p(9) = 1/9 > 0.1 for the top inlier: only the first anomaly flagged.
+/// assert_eq!((m.flagged, m.precision, m.recall), (1, 1.0, 0.5));
+/// # Ok::<(), msma::MsmaError>(())
+/// ```
+///
+/// # Errors
+/// As [`average_precision`] (different lengths, NaN scores, one class only), and
+/// [`MsmaError::InvalidParameter`] for α outside (0, 1).
+pub fn conformal_decisions(
+    labels: &[bool],
+    scores: &[f64],
+    alpha: f64,
+) -> Result<DecisionMetrics, MsmaError> {
+    crate::DecisionRule::Alpha(alpha).validate()?;
+    let (positives, negatives) = check("conformal decisions", labels, scores)?;
+    let mut inliers: Vec<f64> = labels
+        .iter()
+        .zip(scores)
+        .filter(|(&l, _)| !l)
+        .map(|(_, &s)| s)
+        .collect();
+    inliers.sort_by(f64::total_cmp);
+    let n = inliers.len();
+    let at_least = |s: f64| n - inliers.partition_point(|&c| c < s);
+    let (mut tp, mut fp) = (0usize, 0usize);
+    for (&label, &s) in labels.iter().zip(scores) {
+        let p = if label {
+            (1 + at_least(s)) as f64 / (n + 1) as f64
+        } else {
+            at_least(s) as f64 / n as f64
+        };
+        if p <= alpha {
+            if label {
+                tp += 1;
+            } else {
+                fp += 1;
+            }
+        }
+    }
+    let flagged = tp + fp;
+    let precision = if flagged == 0 {
+        0.0
+    } else {
+        tp as f64 / flagged as f64
+    };
+    let recall = tp as f64 / positives as f64;
+    let f1 = if precision + recall == 0.0 {
+        0.0
+    } else {
+        2.0 * precision * recall / (precision + recall)
+    };
+    Ok(DecisionMetrics {
+        alpha,
+        flagged,
+        precision,
+        recall,
+        f1,
+        false_positive_rate: fp as f64 / negatives as f64,
+    })
+}

@@ -1,7 +1,10 @@
 //! AP and ROC-AUC against hand-computed cases (with ties) and scikit-learn values
-//! (tools/msma_reference.py), plus their invariances.
+//! (tools/msma_reference.py), plus their invariances; conformal decisions against a
+//! hand-computed case and their false-positive bound.
 
-use msma::{average_precision, precision_recall_curve, roc_auc, roc_curve, MsmaError};
+use msma::{
+    average_precision, conformal_decisions, precision_recall_curve, roc_auc, roc_curve, MsmaError,
+};
 use proptest::prelude::{prop_assert, proptest, ProptestConfig};
 
 #[test]
@@ -77,8 +80,44 @@ fn matches_scikit_learn() {
     );
 }
 
+#[test]
+fn conformal_decisions_by_hand() {
+    // 20 inliers scoring 1..=20, anomalies at 25, 20 and 3. At α = 0.1 an inlier is flagged
+    // when #{inliers ≥ s} / 20 ≤ 0.1 (s ∈ {19, 20}); an anomaly when (1 + #{inliers ≥ s}) / 21
+    // ≤ 0.1, i.e. #{inliers ≥ s} ≤ 1 (25 and 20, not 3).
+    let mut labels = vec![false; 20];
+    let mut scores: Vec<f64> = (1..=20).map(f64::from).collect();
+    labels.extend([true, true, true]);
+    scores.extend([25.0, 20.0, 3.0]);
+    let m = conformal_decisions(&labels, &scores, 0.1).unwrap();
+    assert_eq!(m.flagged, 4);
+    approx::assert_relative_eq!(m.precision, 0.5);
+    approx::assert_relative_eq!(m.recall, 2.0 / 3.0);
+    approx::assert_relative_eq!(m.f1, 2.0 * 0.5 * (2.0 / 3.0) / (0.5 + 2.0 / 3.0));
+    approx::assert_relative_eq!(m.false_positive_rate, 0.1);
+    // Too small a level for 20 inliers: nothing is flagged, precision and F1 are 0.
+    let none = conformal_decisions(&labels, &scores, 0.01).unwrap();
+    assert_eq!((none.flagged, none.precision, none.f1), (0, 0.0, 0.0));
+    assert!(conformal_decisions(&labels, &scores, 0.0).is_err());
+    assert!(conformal_decisions(&labels[..3], &scores, 0.1).is_err());
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn conformal_decisions_flag_at_most_alpha_of_the_inliers(
+        scores in proptest::collection::vec(0u8..40, 4..200),
+        alpha in 0.01f64..0.5,
+    ) {
+        // Every fourth record an anomaly; integer scores make ties common.
+        let labels: Vec<bool> = (0..scores.len()).map(|i| i % 4 == 3).collect();
+        let scores: Vec<f64> = scores.into_iter().map(f64::from).collect();
+        let m = conformal_decisions(&labels, &scores, alpha).unwrap();
+        prop_assert!(m.false_positive_rate <= alpha + 1e-12);
+        let wider = conformal_decisions(&labels, &scores, (alpha * 1.5).min(0.99)).unwrap();
+        prop_assert!(wider.recall >= m.recall && wider.flagged >= m.flagged);
+    }
 
     #[test]
     fn invariant_under_increasing_transforms_and_reversal(

@@ -1,13 +1,17 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::kmeans::kmeans_labels;
+use super::kmeans::{kmeans_labels, KmeansRows};
 use super::linalg::{add_gram, matmul, precision_cholesky};
-use super::GmmParams;
+use super::{GmmKernel, GmmParams};
 use crate::{Matrix, MsmaError};
 
 /// The EM iterations (E and M steps, precision updates).
 mod em;
+/// The E and M steps over the nonzeros of sparse rows.
+mod sparse;
+
+use super::sparse_rows::SparseRows;
 
 /// Rows per parallel work item of the E and M steps.
 const CHUNK: usize = 512;
@@ -84,6 +88,24 @@ impl TryFrom<MixtureParts> for GaussianMixture {
     }
 }
 
+/// The rows EM and scoring run on: the dense matrix, and its nonzeros when the sparse
+/// steps are to be used.
+pub(super) struct EmRows<'a> {
+    dense: &'a Matrix,
+    sparse: Option<SparseRows>,
+}
+
+impl<'a> EmRows<'a> {
+    fn new(dense: &'a Matrix, kernel: GmmKernel) -> Self {
+        let sparse = match kernel {
+            GmmKernel::Dense => None,
+            GmmKernel::Sparse => Some(SparseRows::of(dense)),
+            GmmKernel::Auto => Some(SparseRows::of(dense)).filter(SparseRows::pays),
+        };
+        Self { dense, sparse }
+    }
+}
+
 /// Per-row results of an E-step.
 struct Expectation {
     /// Mean over rows of the per-row log-likelihood.
@@ -157,12 +179,16 @@ impl GaussianMixture {
     pub fn fit(params: &GmmParams, x: &Matrix) -> Result<Self, MsmaError> {
         Self::check_fit_input(params, x)?;
         let k = params.n_components;
+        let rows = EmRows::new(x, params.kernel);
         let mut best: Option<Self> = None;
         let mut reseeded = 0;
         let mut regularised = 0;
         for init in 0..params.n_init {
             let labels = kmeans_labels(
-                x,
+                KmeansRows {
+                    dense: x,
+                    sparse: rows.sparse.as_ref(),
+                },
                 k,
                 params.kmeans_max_iter,
                 params.seed.wrapping_add(init as u64),
@@ -172,8 +198,8 @@ impl GaussianMixture {
                 resp[i * k + l] = 1.0;
             }
             let mut gmm = Self::empty(k, x.cols());
-            gmm.m_step(x, &resp, params.reg_covar, None)?;
-            gmm.run_em(params, x)?;
+            gmm.m_step(&rows, &resp, params.reg_covar, None)?;
+            gmm.run_em(params, &rows)?;
             gmm.report.best_init = init;
             reseeded += gmm.report.reseeded;
             regularised += gmm.report.regularised;
@@ -213,7 +239,7 @@ impl GaussianMixture {
             });
         }
         self.report = FitReport::default();
-        self.run_em(params, x)?;
+        self.run_em(params, &EmRows::new(x, params.kernel))?;
         Ok(self)
     }
 
@@ -376,7 +402,7 @@ impl GaussianMixture {
         self.check_input(x)?;
         let k = self.n_components();
         Ok(self
-            .weighted_log_prob(x)
+            .weighted_log_prob(&EmRows::new(x, GmmKernel::Auto))
             .par_chunks(k)
             .map(logsumexp)
             .collect())
@@ -397,7 +423,7 @@ impl GaussianMixture {
     /// As [`GaussianMixture::score_samples`].
     pub fn predict_proba(&self, x: &Matrix) -> Result<Matrix, MsmaError> {
         self.check_input(x)?;
-        let e = self.e_step(x);
+        let e = self.e_step(&EmRows::new(x, GmmKernel::Auto));
         Matrix::new(x.rows(), self.n_components(), e.resp)
     }
 

@@ -2,32 +2,64 @@ use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 
+use super::sparse_rows::{sq_dist_sparse, sq_dist_to_center, SparseRows};
 use crate::Matrix;
 
 fn sq_dist(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
 }
 
-/// Index and squared distance of the nearest center.
-fn nearest(row: &[f64], centers: &[f64], d: usize) -> (usize, f64) {
-    let mut best = (0, f64::INFINITY);
-    for (c, center) in centers.chunks_exact(d).enumerate() {
-        let dist = sq_dist(row, center);
-        if dist < best.1 {
-            best = (c, dist);
+/// The rows k-means reads: dense, or also as their nonzeros (then distances skip the zeros).
+#[derive(Clone, Copy)]
+pub(crate) struct KmeansRows<'a> {
+    pub(crate) dense: &'a Matrix,
+    pub(crate) sparse: Option<&'a SparseRows>,
+}
+
+impl KmeansRows<'_> {
+    /// `‖x_i − x_j‖²`, bit for bit the same on both representations.
+    fn row_dist(&self, i: usize, j: usize) -> f64 {
+        match self.sparse {
+            Some(s) => sq_dist_sparse(s.row(i), s.row(j)),
+            None => sq_dist(self.dense.row(i), self.dense.row(j)),
         }
     }
-    best
+
+    /// Index and squared distance of the center nearest row `i` (`center_sq`: the centers'
+    /// squared norms, used by the sparse distance).
+    fn nearest(&self, i: usize, centers: &[f64], center_sq: &[f64]) -> (usize, f64) {
+        let d = self.dense.cols();
+        let mut best = (0, f64::INFINITY);
+        for (c, center) in centers.chunks_exact(d).enumerate() {
+            let dist = match self.sparse {
+                Some(s) => sq_dist_to_center(s.row(i), center, center_sq[c]),
+                None => sq_dist(self.dense.row(i), center),
+            };
+            if dist < best.1 {
+                best = (c, dist);
+            }
+        }
+        best
+    }
+}
+
+fn squared_norms(centers: &[f64], d: usize) -> Vec<f64> {
+    centers
+        .chunks_exact(d)
+        .map(|c| c.iter().map(|v| v * v).sum())
+        .collect()
 }
 
 /// Greedy k-means++ seeding (scikit-learn's: 2 + ⌊ln k⌋ candidates per step, the one that
 /// lowers the potential most wins).
-fn kmeans_plus_plus(x: &Matrix, k: usize, rng: &mut Xoshiro256PlusPlus) -> Vec<f64> {
+fn kmeans_plus_plus(rows: KmeansRows<'_>, k: usize, rng: &mut Xoshiro256PlusPlus) -> Vec<f64> {
+    let x = rows.dense;
     let (n, d) = (x.rows(), x.cols());
     let trials = 2 + (k as f64).ln().floor() as usize;
     let mut centers = Vec::with_capacity(k * d);
-    centers.extend_from_slice(x.row(rng.random_range(0..n)));
-    let mut closest: Vec<f64> = (0..n).map(|i| sq_dist(x.row(i), &centers[..d])).collect();
+    let first = rng.random_range(0..n);
+    centers.extend_from_slice(x.row(first));
+    let mut closest: Vec<f64> = (0..n).map(|i| rows.row_dist(i, first)).collect();
     for _ in 1..k {
         let potential: f64 = closest.iter().sum();
         let mut best: Option<(f64, usize, Vec<f64>)> = None;
@@ -48,11 +80,10 @@ fn kmeans_plus_plus(x: &Matrix, k: usize, rng: &mut Xoshiro256PlusPlus) -> Vec<f
             } else {
                 rng.random_range(0..n)
             };
-            let center = x.row(candidate);
             let updated: Vec<f64> = closest
                 .par_iter()
                 .enumerate()
-                .map(|(i, &c)| c.min(sq_dist(x.row(i), center)))
+                .map(|(i, &c)| c.min(rows.row_dist(i, candidate)))
                 .collect();
             let pot: f64 = updated.iter().sum();
             if best.as_ref().is_none_or(|b| pot < b.0) {
@@ -73,11 +104,17 @@ fn kmeans_plus_plus(x: &Matrix, k: usize, rng: &mut Xoshiro256PlusPlus) -> Vec<f
 /// from its center.
 ///
 /// Requires `1 <= k <= x.rows()`.
-pub(crate) fn kmeans_labels(x: &Matrix, k: usize, max_iter: usize, seed: u64) -> Vec<usize> {
+pub(crate) fn kmeans_labels(
+    rows: KmeansRows<'_>,
+    k: usize,
+    max_iter: usize,
+    seed: u64,
+) -> Vec<usize> {
+    let x = rows.dense;
     let (n, d) = (x.rows(), x.cols());
     assert!(k >= 1 && k <= n, "kmeans_labels needs 1 <= k <= rows");
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let mut centers = kmeans_plus_plus(x, k, &mut rng);
+    let mut centers = kmeans_plus_plus(rows, k, &mut rng);
 
     let mut mean = vec![0.0; d];
     for row in x.iter_rows() {
@@ -94,9 +131,10 @@ pub(crate) fn kmeans_labels(x: &Matrix, k: usize, max_iter: usize, seed: u64) ->
 
     let mut labels = vec![usize::MAX; n];
     for _ in 0..max_iter.max(1) {
+        let center_sq = squared_norms(&centers, d);
         let assigned: Vec<(usize, f64)> = (0..n)
             .into_par_iter()
-            .map(|i| nearest(x.row(i), &centers, d))
+            .map(|i| rows.nearest(i, &centers, &center_sq))
             .collect();
         let changed = assigned.iter().zip(&labels).any(|(a, &l)| a.0 != l);
         labels.iter_mut().zip(&assigned).for_each(|(l, a)| *l = a.0);
@@ -107,10 +145,15 @@ pub(crate) fn kmeans_labels(x: &Matrix, k: usize, max_iter: usize, seed: u64) ->
         let mut counts = vec![0usize; k];
         for (i, &l) in labels.iter().enumerate() {
             counts[l] += 1;
-            sums[l * d..(l + 1) * d]
-                .iter_mut()
-                .zip(x.row(i))
-                .for_each(|(s, v)| *s += v);
+            let sum = &mut sums[l * d..(l + 1) * d];
+            match rows.sparse {
+                // Adding only the nonzeros gives the same sums bit for bit.
+                Some(s) => {
+                    let (idx, val) = s.row(i);
+                    idx.iter().zip(val).for_each(|(&j, v)| sum[j as usize] += v);
+                }
+                None => sum.iter_mut().zip(x.row(i)).for_each(|(s, v)| *s += v),
+            }
         }
         // Relocate empty clusters to the farthest rows.
         let mut far: Vec<usize> = (0..n).collect();
@@ -132,9 +175,10 @@ pub(crate) fn kmeans_labels(x: &Matrix, k: usize, max_iter: usize, seed: u64) ->
         }
         if shift <= tol {
             // One last assignment to the final centers.
+            let center_sq = squared_norms(&centers, d);
             labels = (0..n)
                 .into_par_iter()
-                .map(|i| nearest(x.row(i), &centers, d).0)
+                .map(|i| rows.nearest(i, &centers, &center_sq).0)
                 .collect();
             break;
         }
@@ -156,7 +200,15 @@ mod tests {
             rows.push(vec![-10.0, 5.0 + j]);
         }
         let x = Matrix::from_rows(&rows).unwrap();
-        let labels = kmeans_labels(&x, 3, 300, 1);
+        let labels = kmeans_labels(
+            KmeansRows {
+                dense: &x,
+                sparse: None,
+            },
+            3,
+            300,
+            1,
+        );
         for t in 0..3 {
             let first = labels[t];
             assert!((0..30).all(|i| labels[3 * i + t] == first));
@@ -169,7 +221,15 @@ mod tests {
     #[test]
     fn duplicates_do_not_break_it() {
         let x = Matrix::from_rows(&vec![vec![1.0, 1.0]; 10]).unwrap();
-        let labels = kmeans_labels(&x, 3, 300, 0);
+        let labels = kmeans_labels(
+            KmeansRows {
+                dense: &x,
+                sparse: None,
+            },
+            3,
+            300,
+            0,
+        );
         assert_eq!(labels.len(), 10);
         assert!(labels.iter().all(|&l| l < 3));
     }

@@ -11,6 +11,7 @@ mod algorithm;
 mod hyperparams;
 mod kmeans;
 mod linalg;
+mod sparse_rows;
 
 pub use algorithm::{FitReport, GaussianMixture};
-pub use hyperparams::GmmParams;
+pub use hyperparams::{GmmKernel, GmmParams};

@@ -1,12 +1,13 @@
 //! The EM iterations of [`GaussianMixture`]: E step, M step (with re-seeding of emptied
-//! components) and the precision factors.
+//! components) and the precision factors. Each step runs on the dense rows or, where it
+//! pays, on their nonzeros ([`super::sparse`]).
 
 use rayon::prelude::*;
 
 use super::*;
 
 impl GaussianMixture {
-    pub(super) fn run_em(&mut self, params: &GmmParams, x: &Matrix) -> Result<(), MsmaError> {
+    pub(super) fn run_em(&mut self, params: &GmmParams, x: &EmRows<'_>) -> Result<(), MsmaError> {
         let mut lower_bound = f64::NEG_INFINITY;
         let mut reseed_budget = self.n_components();
         for iter in 1..=params.max_iter {
@@ -32,7 +33,14 @@ impl GaussianMixture {
     }
 
     /// `ln w_k + ln N(x_i | μ_k, Σ_k)` for every row and component, N×K.
-    pub(super) fn weighted_log_prob(&self, x: &Matrix) -> Vec<f64> {
+    pub(super) fn weighted_log_prob(&self, x: &EmRows<'_>) -> Vec<f64> {
+        match &x.sparse {
+            Some(sparse) => self.weighted_log_prob_sparse(sparse),
+            None => self.weighted_log_prob_dense(x.dense),
+        }
+    }
+
+    fn weighted_log_prob_dense(&self, x: &Matrix) -> Vec<f64> {
         let (k, d) = (self.n_components(), self.n_features);
         let n = x.rows();
         let mut out = vec![0.0; n * k];
@@ -63,7 +71,7 @@ impl GaussianMixture {
         out
     }
 
-    pub(super) fn e_step(&self, x: &Matrix) -> Expectation {
+    pub(super) fn e_step(&self, x: &EmRows<'_>) -> Expectation {
         let k = self.n_components();
         let mut resp = self.weighted_log_prob(x);
         let row_ll: Vec<f64> = resp
@@ -74,7 +82,7 @@ impl GaussianMixture {
                 lse
             })
             .collect();
-        let mean_ll = row_ll.iter().sum::<f64>() / x.rows() as f64;
+        let mean_ll = row_ll.iter().sum::<f64>() / x.dense.rows() as f64;
         Expectation {
             mean_ll,
             row_ll,
@@ -86,12 +94,53 @@ impl GaussianMixture {
     /// moved to the worst-explained rows. Returns the number of re-seeded components.
     pub(super) fn m_step(
         &mut self,
-        x: &Matrix,
+        x: &EmRows<'_>,
         resp: &[f64],
         reg: f64,
         reseed: Option<&[f64]>,
     ) -> Result<usize, MsmaError> {
-        let (k, d, n) = (self.n_components(), self.n_features, x.rows());
+        let (k, d) = (self.n_components(), self.n_features);
+        let mut nk = match &x.sparse {
+            Some(sparse) => self.sparse_moments(sparse, resp),
+            None => self.dense_moments(x.dense, resp),
+        };
+        for comp in 0..k {
+            let block = &mut self.covariances[comp * d * d..(comp + 1) * d * d];
+            for j in 0..d {
+                block[j * d + j] += reg;
+            }
+        }
+        let x = x.dense;
+        let n = x.rows();
+        let mut reseeded = 0;
+        if let Some(row_ll) = reseed {
+            let dead: Vec<usize> = (0..k).filter(|&c| nk[c] < 0.5).collect();
+            if !dead.is_empty() {
+                let mut worst: Vec<usize> = (0..n).collect();
+                worst.sort_by(|&a, &b| row_ll[a].total_cmp(&row_ll[b]));
+                let variance = column_variance(x);
+                for (comp, &row) in dead.iter().zip(&worst) {
+                    self.means[comp * d..(comp + 1) * d].copy_from_slice(x.row(row));
+                    let block = &mut self.covariances[comp * d * d..(comp + 1) * d * d];
+                    block.fill(0.0);
+                    for j in 0..d {
+                        block[j * d + j] = variance[j] + reg.max(1e-6);
+                    }
+                    nk[*comp] = 1.0;
+                    reseeded += 1;
+                }
+            }
+        }
+        let total: f64 = nk.iter().sum();
+        self.weights = nk.iter().map(|v| v / total).collect();
+        self.update_precisions(reg, true)?;
+        self.report.reseeded += reseeded;
+        Ok(reseeded)
+    }
+
+    /// Masses (with 10·ε), means and unregularised covariances from the dense rows.
+    fn dense_moments(&mut self, x: &Matrix, resp: &[f64]) -> Vec<f64> {
+        let (k, d) = (self.n_components(), self.n_features);
         // nk and Σ r x, accumulated per chunk in parallel.
         let (mut nk, sums) = x
             .as_slice()
@@ -165,35 +214,8 @@ impl GaussianMixture {
             {
                 *o = s / nk[comp];
             }
-            for j in 0..d {
-                block[j * d + j] += reg;
-            }
         }
-
-        let mut reseeded = 0;
-        if let Some(row_ll) = reseed {
-            let dead: Vec<usize> = (0..k).filter(|&c| nk[c] < 0.5).collect();
-            if !dead.is_empty() {
-                let mut worst: Vec<usize> = (0..n).collect();
-                worst.sort_by(|&a, &b| row_ll[a].total_cmp(&row_ll[b]));
-                let variance = column_variance(x);
-                for (comp, &row) in dead.iter().zip(&worst) {
-                    self.means[comp * d..(comp + 1) * d].copy_from_slice(x.row(row));
-                    let block = &mut self.covariances[comp * d * d..(comp + 1) * d * d];
-                    block.fill(0.0);
-                    for j in 0..d {
-                        block[j * d + j] = variance[j] + reg.max(1e-6);
-                    }
-                    nk[*comp] = 1.0;
-                    reseeded += 1;
-                }
-            }
-        }
-        let total: f64 = nk.iter().sum();
-        self.weights = nk.iter().map(|v| v / total).collect();
-        self.update_precisions(reg, true)?;
-        self.report.reseeded += reseeded;
-        Ok(reseeded)
+        nk
     }
 
     pub(super) fn update_precisions(&mut self, reg: f64, count: bool) -> Result<(), MsmaError> {
