@@ -84,7 +84,7 @@ pub struct BaselineResult {
     pub score_seconds: f64,
     /// Precision, recall and F1 at the default decision rule, calibrated as GNSM's
     /// ([`SeedResult::decisions`](super::SeedResult::decisions)).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decisions: Option<msma::DecisionMetrics>,
 }
 

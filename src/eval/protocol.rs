@@ -37,7 +37,7 @@ pub struct SeedResult {
     /// Precision, recall and F1 at the default decision rule (p ≤ 0.01), the test inliers
     /// calibrating ([`msma::conformal_decisions`]); `None` in results written before they
     /// were reported.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decisions: Option<msma::DecisionMetrics>,
 }
 

@@ -24,6 +24,27 @@ pub fn read_table(path: &Path, options: &CsvOptions) -> Result<Table> {
     Ok(Table::read(path, options)?)
 }
 
+/// Read a table from a file, or from standard input for `-`, at most `rows` rows at a time
+/// (memory stays bounded however long the input is).
+pub fn read_chunks(
+    path: &Path,
+    options: &CsvOptions,
+    rows: usize,
+) -> Result<gnsm::data::TableChunks<'static>> {
+    if path.as_os_str() == STDIO {
+        return Ok(Table::stream_chunks(
+            std::io::stdin(),
+            "<stdin>",
+            options,
+            rows,
+        )?);
+    }
+    if !path.exists() {
+        bail!("{}: no such file", path.display());
+    }
+    Ok(Table::read_chunks(path, options, rows)?)
+}
+
 /// A checked output location.
 #[derive(Debug, Clone)]
 pub enum Destination {

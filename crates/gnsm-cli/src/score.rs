@@ -10,7 +10,7 @@ use clap::{Args, ValueEnum};
 use gnsm::{Calibration, Contribution, DecisionRule, Explanation, Gnsm};
 
 use crate::args::{csv_options, device};
-use crate::io::{read_table, spreadsheet_safe, terminal_safe, Destination, Sink};
+use crate::io::{read_chunks, spreadsheet_safe, terminal_safe, Destination, Sink};
 
 /// Output format of the scores.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -72,6 +72,10 @@ pub struct ScoreArgs {
 
 /// Rows explained per pass (bounds memory).
 const CHUNK: usize = 2048;
+
+/// Rows read from the input at a time: the input is never held whole, so scoring a file
+/// needs memory for one chunk plus a few numbers per row (score, rank), whatever its size.
+const READ_ROWS: usize = 65_536;
 
 /// A CSV field: control characters escaped (no raw CR, LF, ESC or BEL in the file), quoted
 /// when it must be, neutralised when a spreadsheet would run it.
@@ -228,59 +232,61 @@ pub fn run(args: ScoreArgs) -> Result<()> {
             }),
         }
     };
-    let table = read_table(&args.data, &options)?;
-    let id_column = table_id(&table)?;
     let quiet = args.quiet;
+    // The input's length is unknown while it streams: a spinner with the rows done.
     let bar = if quiet {
         indicatif::ProgressBar::hidden()
     } else {
-        indicatif::ProgressBar::new(table.rows() as u64)
+        indicatif::ProgressBar::new_spinner()
     };
     bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "scoring {bar:30} {pos}/{len} rows {per_sec} eta {eta}",
-        )
-        .expect("valid template"),
+        indicatif::ProgressStyle::with_template("scoring {spinner} {pos} rows {per_sec}")
+            .expect("valid template"),
     );
     // Rows go to a spill file as they are scored (ranks need every score, and memory must
     // not grow with the file); only the scores and the top rows stay in memory.
     let mut spill = BufWriterFile::new()?;
-    let mut scores = Vec::with_capacity(table.rows());
+    let mut scores = Vec::new();
     let mut top: BinaryHeap<Reverse<Ranked>> = BinaryHeap::new();
-    let rows: Vec<usize> = (0..table.rows()).collect();
-    for chunk in rows.chunks(CHUNK) {
-        for e in detector.explain(&table, chunk)? {
-            let decided = decision(calibration, threshold, e.score);
-            flagged += usize::from(decided.is_some_and(|d| d.1));
-            writeln!(
-                spill.file,
-                "{}",
-                row_record(
-                    args.format,
-                    &e,
-                    decided,
-                    id_column.map(|c| table.column(c).value(e.row)),
-                    args.columns
-                )
-            )?;
-            scores.push(e.score);
-            if args.top > 0 {
-                top.push(Reverse(Ranked(
-                    e.score,
-                    e.row,
-                    format!(
-                        "line {:>7}  score {:>10.3}  {}",
-                        e.line,
+    let mut id_column = None;
+    for (index, table) in read_chunks(&args.data, &options, READ_ROWS)?.enumerate() {
+        let table = table?;
+        if index == 0 {
+            id_column = table_id(&table)?;
+        }
+        // Rows are numbered across the whole input, not per chunk.
+        let base = scores.len();
+        let rows: Vec<usize> = (0..table.rows()).collect();
+        for chunk in rows.chunks(CHUNK) {
+            for mut e in detector.explain(&table, chunk)? {
+                let value = id_column.map(|c| table.column(c).value(e.row));
+                e.row += base;
+                let decided = decision(calibration, threshold, e.score);
+                flagged += usize::from(decided.is_some_and(|d| d.1));
+                writeln!(
+                    spill.file,
+                    "{}",
+                    row_record(args.format, &e, decided, value, args.columns)
+                )?;
+                scores.push(e.score);
+                if args.top > 0 {
+                    top.push(Reverse(Ranked(
                         e.score,
-                        describe(&e.contributions, args.columns)
-                    ),
-                )));
-                if top.len() > args.top {
-                    top.pop();
+                        e.row,
+                        format!(
+                            "line {:>7}  score {:>10.3}  {}",
+                            e.line,
+                            e.score,
+                            describe(&e.contributions, args.columns)
+                        ),
+                    )));
+                    if top.len() > args.top {
+                        top.pop();
+                    }
                 }
             }
+            bar.inc(chunk.len() as u64);
         }
-        bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
     let mut order: Vec<usize> = (0..scores.len()).collect();

@@ -29,6 +29,22 @@ impl BatchColumns {
         })
     }
 
+    /// Builders for columns named `names` (already checked unique).
+    #[cfg(feature = "parquet")]
+    pub(crate) fn from_names(source: &str, names: &[String]) -> Self {
+        Self {
+            source: source.into(),
+            columns: names.iter().cloned().map(ColumnBuilder::new).collect(),
+            cell: String::new(),
+        }
+    }
+
+    /// The column names.
+    #[cfg(feature = "parquet")]
+    pub(crate) fn names(&self) -> Vec<String> {
+        self.columns.iter().map(|c| c.name().to_owned()).collect()
+    }
+
     /// Append a batch's rows; `bad` turns a message into the caller's error.
     pub(crate) fn push(
         &mut self,
@@ -62,6 +78,12 @@ impl BatchColumns {
     /// The table of every batch pushed.
     pub(crate) fn finish(self) -> Result<Table, DataError> {
         Table::from_built(&self.source, self.columns)
+    }
+
+    /// The table of the batches pushed, its rows at `lines`.
+    #[cfg(feature = "parquet")]
+    pub(crate) fn finish_with_lines(self, lines: Vec<u64>) -> Table {
+        Table::from_parts(&self.source, self.columns, lines)
     }
 }
 

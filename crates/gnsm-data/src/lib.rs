@@ -37,6 +37,7 @@ mod read;
 mod registry;
 mod schema;
 mod split;
+mod stream;
 
 pub use encode::{labels_of, rows_with_label, Encoded, Encoding};
 pub use error::DataError;
@@ -48,3 +49,4 @@ pub use schema::{
     SCHEMA_VERSION, UNSEEN_CATEGORY,
 };
 pub use split::{paper_split, split_sizes, Split, VocabularyRule};
+pub use stream::TableChunks;

@@ -1,13 +1,12 @@
-use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufReader, Cursor, Read};
 use std::path::Path;
-use std::rc::Rc;
 
 use flate2::read::MultiGzDecoder;
 use serde::{Deserialize, Serialize};
 
+use crate::stream::{CsvChunks, TableChunks};
 use crate::DataError;
 
 /// How a CSV file is parsed. Every cell is read as a string: `1`, `01` and `94` stay
@@ -136,53 +135,6 @@ pub struct Table {
 /// The first bytes of a gzip stream.
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
-/// Where the newlines of a stream are, so that a byte offset can be turned into a line. The
-/// csv crate's own line count is one too low on CRLF files (rust-csv issue 395), so lines
-/// are counted here from the bytes.
-#[derive(Debug, Default)]
-struct NewlineLog {
-    /// Offsets of `\n` bytes read but not yet passed by [`NewlineLog::line_of`].
-    pending: VecDeque<u64>,
-    /// Newlines before the last offset asked about.
-    passed: u64,
-    /// Bytes read so far.
-    read: u64,
-}
-
-impl NewlineLog {
-    /// The 1-based line holding byte `offset` (offsets asked about never decrease).
-    fn line_of(&mut self, offset: u64) -> u64 {
-        // `<=`: on CRLF files the csv crate puts a record's start on the `\n` of the
-        // previous line's terminator; no record starts at a newline otherwise.
-        while self.pending.front().is_some_and(|&nl| nl <= offset) {
-            self.pending.pop_front();
-            self.passed += 1;
-        }
-        self.passed + 1
-    }
-}
-
-/// A reader that logs where its newlines are.
-struct LineCounting<R> {
-    inner: R,
-    log: Rc<RefCell<NewlineLog>>,
-}
-
-impl<R: Read> Read for LineCounting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let mut log = self.log.borrow_mut();
-        let base = log.read;
-        for (i, &b) in buf[..n].iter().enumerate() {
-            if b == b'\n' {
-                log.pending.push_back(base + i as u64);
-            }
-        }
-        log.read += n as u64;
-        Ok(n)
-    }
-}
-
 impl Table {
     /// Read a CSV file, or a gzip-compressed one (`.gz` extension or gzip magic bytes),
     /// streaming: the file is never held in memory as text. A Parquet file (told by its
@@ -231,14 +183,31 @@ impl Table {
         Self::read_stream(reader, source, options, false)
     }
 
-    /// Sniff the magic bytes on the one stream (they are handed back to the parser), then
-    /// parse it as gzip (`gzip` forces it) or as plain text.
+    /// Read a whole stream: one chunk of every row.
     fn read_stream(
-        mut reader: impl Read,
+        reader: impl Read,
         source: &str,
         options: &CsvOptions,
         gzip: bool,
     ) -> Result<Self, DataError> {
+        Self::open_stream(Box::new(reader), source, options, gzip, usize::MAX)?
+            .next()
+            .unwrap_or_else(|| {
+                Err(DataError::NoRows {
+                    path: source.into(),
+                })
+            })
+    }
+
+    /// Sniff the magic bytes on the one stream (they are handed back to the parser), then
+    /// read it as Parquet, gzip CSV (`gzip` forces it) or plain CSV, `rows` rows at a time.
+    pub(crate) fn open_stream<'a>(
+        mut reader: Box<dyn Read + 'a>,
+        source: &str,
+        options: &CsvOptions,
+        gzip: bool,
+        rows: usize,
+    ) -> Result<TableChunks<'a>, DataError> {
         let io = |e: std::io::Error| DataError::Io {
             path: source.into(),
             source: e,
@@ -248,15 +217,19 @@ impl Table {
         if magic == crate::parquet::MAGIC {
             // Parquet keeps its index at the end: the file is read whole (compressed).
             reader.read_to_end(&mut magic).map_err(io)?;
-            return crate::parquet::read(magic, source);
+            return crate::parquet::chunks(magic, source, rows);
         }
         let gz = gzip || magic.starts_with(&GZIP_MAGIC);
         let stream = BufReader::with_capacity(1 << 16, Cursor::new(magic).chain(reader));
-        if gz {
-            Self::parse(MultiGzDecoder::new(stream), source, options, true)
+        let text: Box<dyn Read + 'a> = if gz {
+            Box::new(MultiGzDecoder::new(stream))
         } else {
-            Self::parse(stream, source, options, false)
-        }
+            Box::new(stream)
+        };
+        Ok(TableChunks::csv(
+            CsvChunks::open(text, source, options, gz)?,
+            rows,
+        ))
     }
 
     /// Read CSV text (not compressed) from any reader; `source` names it in errors.
@@ -270,138 +243,14 @@ impl Table {
         source: &str,
         options: &CsvOptions,
     ) -> Result<Self, DataError> {
-        Self::parse(reader, source, options, false)
-    }
-
-    fn parse(
-        reader: impl Read,
-        source: &str,
-        options: &CsvOptions,
-        gz: bool,
-    ) -> Result<Self, DataError> {
-        let newlines = Rc::new(RefCell::new(NewlineLog::default()));
-        let mut csv = csv::ReaderBuilder::new()
-            .delimiter(options.delimiter)
-            .quote(options.quote)
-            .quoting(options.quoting)
-            .trim(if options.trim {
-                csv::Trim::All
-            } else {
-                csv::Trim::None
+        let mut chunks = TableChunks::csv(
+            CsvChunks::open(Box::new(reader), source, options, false)?,
+            usize::MAX,
+        );
+        chunks.next().unwrap_or_else(|| {
+            Err(DataError::NoRows {
+                path: source.into(),
             })
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(LineCounting {
-                inner: reader,
-                log: Rc::clone(&newlines),
-            });
-        let mut record = csv::ByteRecord::new();
-        let mut last_line = 1u64;
-        let line_at = |byte: u64| newlines.borrow_mut().line_of(byte);
-        let csv_error = |e: csv::Error, line: u64| -> DataError {
-            let line = e.position().map_or(line, |p| line_at(p.byte()));
-            match e.into_kind() {
-                csv::ErrorKind::Io(err) if gz => DataError::Gzip {
-                    path: source.into(),
-                    line,
-                    message: err.to_string(),
-                },
-                csv::ErrorKind::Io(err) => DataError::Io {
-                    path: source.into(),
-                    source: err,
-                },
-                other => DataError::Csv {
-                    path: source.into(),
-                    line,
-                    message: format!("{other:?}"),
-                },
-            }
-        };
-        let to_str = |bytes: &[u8], line: u64, field: usize| -> Result<String, DataError> {
-            std::str::from_utf8(bytes)
-                .map(str::to_owned)
-                .map_err(|_| DataError::Utf8 {
-                    path: source.into(),
-                    line,
-                    field: field + 1,
-                })
-        };
-
-        // Header.
-        if !csv
-            .read_byte_record(&mut record)
-            .map_err(|e| csv_error(e, 1))?
-        {
-            return Err(DataError::EmptyFile {
-                path: source.into(),
-            });
-        }
-        let header: Vec<String> = record
-            .iter()
-            .enumerate()
-            .map(|(i, f)| to_str(f, 1, i))
-            .collect::<Result<_, _>>()?;
-        if header.len() == 1 && header[0].is_empty() {
-            return Err(DataError::EmptyFile {
-                path: source.into(),
-            });
-        }
-        let mut seen: HashMap<&str, usize> = HashMap::new();
-        for (i, name) in header.iter().enumerate() {
-            if let Some(first) = seen.insert(name, i) {
-                return Err(DataError::DuplicateColumn {
-                    path: source.into(),
-                    name: name.clone(),
-                    first: first + 1,
-                    second: i + 1,
-                });
-            }
-        }
-        let width = header.len();
-        let mut columns: Vec<ColumnBuilder> = header.into_iter().map(ColumnBuilder::new).collect();
-        let mut lines = Vec::new();
-
-        loop {
-            match csv.read_byte_record(&mut record) {
-                Ok(true) => {}
-                Ok(false) => break,
-                Err(e) => return Err(csv_error(e, last_line + 1)),
-            }
-            let line = record
-                .position()
-                .map_or(last_line + 1, |p| line_at(p.byte()));
-            last_line = line;
-            // A blank line parses as one empty field; skip it like most readers do.
-            if record.len() == 1 && record[0].is_empty() && width > 1 {
-                continue;
-            }
-            if record.len() != width {
-                return Err(DataError::Ragged {
-                    path: source.into(),
-                    line,
-                    expected: width,
-                    got: record.len(),
-                });
-            }
-            for (field, (bytes, column)) in record.iter().zip(columns.iter_mut()).enumerate() {
-                let text = std::str::from_utf8(bytes).map_err(|_| DataError::Utf8 {
-                    path: source.into(),
-                    line,
-                    field: field + 1,
-                })?;
-                column.push(text);
-            }
-            lines.push(line);
-        }
-        if lines.is_empty() {
-            return Err(DataError::NoRows {
-                path: source.into(),
-            });
-        }
-        Ok(Self {
-            source: source.into(),
-            columns: columns.into_iter().map(ColumnBuilder::finish).collect(),
-            lines,
         })
     }
 
@@ -489,6 +338,15 @@ impl Table {
     /// [`DataError::DuplicateColumn`].
     pub fn from_arrow_ipc(bytes: &[u8], source: &str) -> Result<Self, DataError> {
         crate::arrow::read_ipc_stream(bytes, source)
+    }
+
+    /// A table of equally long built columns with the line of each row.
+    pub(crate) fn from_parts(source: &str, built: Vec<ColumnBuilder>, lines: Vec<u64>) -> Self {
+        Self {
+            source: source.into(),
+            columns: built.into_iter().map(ColumnBuilder::finish).collect(),
+            lines,
+        }
     }
 
     /// A table of equally long built columns, row `i` at line `i + 2`.
