@@ -2,7 +2,8 @@
 //!
 //! 1. [`Table::read`] streams a CSV or gzip-compressed CSV into interned string columns
 //!    (every cell a string: `1`, `01`, `94` are categories unless declared continuous),
-//!    keeping each row's line number for error messages.
+//!    keeping each row's line number for error messages; [`Table::read_chunks`] reads any
+//!    file (CSV, gzip CSV, Parquet) a bounded number of rows at a time.
 //! 2. [`Schema::infer`] decides each column's kind from the user's overrides;
 //!    [`Schema::fit`] learns the sorted vocabularies and the continuous statistics from the
 //!    chosen rows; the schema yields the [`gnsm_noise::FeatureLayout`] and round-trips

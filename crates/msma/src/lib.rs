@@ -8,7 +8,10 @@
 //!
 //! Everything is f64 and free of deep-learning dependencies, so the crate serves anyone with
 //! score norms from any model. It also holds the workspace's detector traits ([`Fit`],
-//! [`Detector`]) and the paper's metrics ([`average_precision`], [`roc_auc`]).
+//! [`Detector`]), conformal decisions for any detector ([`Calibration`], [`Calibrated`],
+//! [`CalibratedParams`], [`conformal_decisions`]) and the paper's metrics
+//! ([`average_precision`], [`roc_auc`]). The mixture's EM runs over the nonzeros of sparse
+//! rows (one-hot encodings) when that is cheaper ([`GmmKernel`]).
 //!
 //! ```
 //! use msma::{average_precision, Detector, Fit, Matrix, MsmaParams, SelectionParams};
