@@ -1,5 +1,4 @@
 use std::collections::HashMap;
-use std::fs::File;
 use std::io::{BufReader, Cursor, Read};
 use std::path::Path;
 
@@ -147,16 +146,7 @@ impl Table {
     /// [`DataError::Io`] when the file cannot be read, and the content errors of
     /// [`Table::from_reader`] ([`DataError::Gzip`] for a corrupt or truncated stream).
     pub fn read(path: impl AsRef<Path>, options: &CsvOptions) -> Result<Self, DataError> {
-        let path = path.as_ref();
-        let shown = path.display().to_string();
-        let file = File::open(path).map_err(|source| DataError::Io {
-            path: shown.clone(),
-            source,
-        })?;
-        let by_name = path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
-        Self::read_stream(file, &shown, options, by_name)
+        Self::read_chunks(path, options, usize::MAX)?.into_table()
     }
 
     /// Read CSV, or gzip-compressed CSV (told by its magic bytes), from a stream such as
@@ -180,23 +170,7 @@ impl Table {
         source: &str,
         options: &CsvOptions,
     ) -> Result<Self, DataError> {
-        Self::read_stream(reader, source, options, false)
-    }
-
-    /// Read a whole stream: one chunk of every row.
-    fn read_stream(
-        reader: impl Read,
-        source: &str,
-        options: &CsvOptions,
-        gzip: bool,
-    ) -> Result<Self, DataError> {
-        Self::open_stream(Box::new(reader), source, options, gzip, usize::MAX)?
-            .next()
-            .unwrap_or_else(|| {
-                Err(DataError::NoRows {
-                    path: source.into(),
-                })
-            })
+        Self::stream_chunks(reader, source, options, usize::MAX)?.into_table()
     }
 
     /// Sniff the magic bytes on the one stream (they are handed back to the parser), then
@@ -243,15 +217,11 @@ impl Table {
         source: &str,
         options: &CsvOptions,
     ) -> Result<Self, DataError> {
-        let mut chunks = TableChunks::csv(
+        TableChunks::csv(
             CsvChunks::open(Box::new(reader), source, options, false)?,
             usize::MAX,
-        );
-        chunks.next().unwrap_or_else(|| {
-            Err(DataError::NoRows {
-                path: source.into(),
-            })
-        })
+        )
+        .into_table()
     }
 
     /// A table built in memory from named columns of cells (every cell a string, as read

@@ -2,12 +2,12 @@
 //! behind every CSV read, and Parquet files decoded a batch at a time.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io::Read;
 use std::path::Path;
 use std::rc::Rc;
 
-use crate::read::{check_unique, ColumnBuilder};
+use crate::read::ColumnBuilder;
 use crate::{CsvOptions, DataError, Table};
 
 /// Where the newlines of a stream are, so that a byte offset can be turned into a line. The
@@ -102,17 +102,17 @@ impl<'a> CsvChunks<'a> {
             last_line: 1,
             record: csv::ByteRecord::new(),
         };
-        let mut record = csv::ByteRecord::new();
         if !chunks
             .csv
-            .read_byte_record(&mut record)
+            .read_byte_record(&mut chunks.record)
             .map_err(|e| chunks.csv_error(e, 1))?
         {
             return Err(DataError::EmptyFile {
                 path: source.into(),
             });
         }
-        let header: Vec<String> = record
+        let header: Vec<String> = chunks
+            .record
             .iter()
             .enumerate()
             .map(|(field, bytes)| chunks.text(bytes, 1, field).map(str::to_owned))
@@ -122,10 +122,16 @@ impl<'a> CsvChunks<'a> {
                 path: source.into(),
             });
         }
-        let mut built: Vec<ColumnBuilder> = Vec::with_capacity(header.len());
-        for name in &header {
-            check_unique(source, &built, name)?;
-            built.push(ColumnBuilder::new(name.clone()));
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (i, name) in header.iter().enumerate() {
+            if let Some(first) = seen.insert(name, i) {
+                return Err(DataError::DuplicateColumn {
+                    path: source.into(),
+                    name: name.clone(),
+                    first: first + 1,
+                    second: i + 1,
+                });
+            }
         }
         chunks.header = header;
         Ok(chunks)
@@ -173,35 +179,34 @@ impl<'a> CsvChunks<'a> {
             .map(ColumnBuilder::new)
             .collect();
         let mut lines = Vec::new();
-        let mut record = std::mem::take(&mut self.record);
         while lines.len() < rows {
-            match self.csv.read_byte_record(&mut record) {
+            match self.csv.read_byte_record(&mut self.record) {
                 Ok(true) => {}
                 Ok(false) => break,
                 Err(e) => return Err(self.csv_error(e, self.last_line + 1)),
             }
-            let line = record
+            let line = self
+                .record
                 .position()
                 .map_or(self.last_line + 1, |p| self.line_at(p.byte()));
             self.last_line = line;
             // A blank line parses as one empty field; skip it like most readers do.
-            if record.len() == 1 && record[0].is_empty() && width > 1 {
+            if self.record.len() == 1 && self.record[0].is_empty() && width > 1 {
                 continue;
             }
-            if record.len() != width {
+            if self.record.len() != width {
                 return Err(DataError::Ragged {
                     path: self.source.clone(),
                     line,
                     expected: width,
-                    got: record.len(),
+                    got: self.record.len(),
                 });
             }
-            for (field, (bytes, column)) in record.iter().zip(columns.iter_mut()).enumerate() {
+            for (field, (bytes, column)) in self.record.iter().zip(columns.iter_mut()).enumerate() {
                 column.push(self.text(bytes, line, field)?);
             }
             lines.push(line);
         }
-        self.record = record;
         if lines.is_empty() {
             return Ok(None);
         }
@@ -225,7 +230,26 @@ enum Chunks<'a> {
     Done,
 }
 
+impl Chunks<'_> {
+    fn source(&self) -> &str {
+        match self {
+            Chunks::Csv(csv) => &csv.source,
+            #[cfg(feature = "parquet")]
+            Chunks::Parquet(p) => p.source(),
+            Chunks::Done => "",
+        }
+    }
+}
+
 impl<'a> TableChunks<'a> {
+    /// Every row as one table: the first chunk of a reader opened with `usize::MAX` rows
+    /// (which is the whole file, or the file's error).
+    pub(crate) fn into_table(mut self) -> Result<Table, DataError> {
+        let source = self.inner.source().to_owned();
+        self.next()
+            .unwrap_or(Err(DataError::NoRows { path: source }))
+    }
+
     pub(crate) fn csv(chunks: CsvChunks<'a>, rows: usize) -> Self {
         Self {
             inner: Chunks::Csv(Box::new(chunks)),
@@ -250,10 +274,10 @@ impl Iterator for TableChunks<'_> {
     /// The next chunk. A file without data rows gives one [`DataError::NoRows`]; after an
     /// error the iterator ends.
     fn next(&mut self) -> Option<Self::Item> {
-        let (next, source) = match &mut self.inner {
-            Chunks::Csv(csv) => (csv.next_chunk(self.rows), csv.source.clone()),
+        let next = match &mut self.inner {
+            Chunks::Csv(csv) => csv.next_chunk(self.rows),
             #[cfg(feature = "parquet")]
-            Chunks::Parquet(p) => (p.next_chunk(self.rows), p.source().to_owned()),
+            Chunks::Parquet(p) => p.next_chunk(self.rows),
             Chunks::Done => return None,
         };
         match next {
@@ -262,6 +286,7 @@ impl Iterator for TableChunks<'_> {
                 Some(Ok(table))
             }
             Ok(None) => {
+                let source = self.inner.source().to_owned();
                 self.inner = Chunks::Done;
                 (!self.yielded).then_some(Err(DataError::NoRows { path: source }))
             }

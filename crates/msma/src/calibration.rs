@@ -138,8 +138,7 @@ impl Calibration {
             return f64::NAN;
         }
         let n = self.sorted.len();
-        let at_least = n - self.sorted.partition_point(|&c| c < score);
-        (1 + at_least) as f64 / (n + 1) as f64
+        (1 + count_at_least(&self.sorted, score)) as f64 / (n + 1) as f64
     }
 
     /// The score above which `rule` flags a row (`score > threshold`); `+∞` when the rule
@@ -172,6 +171,11 @@ impl Calibration {
         let t = self.threshold(rule)?;
         Ok(score.is_nan() || score > t)
     }
+}
+
+/// How many of the ascending `sorted` scores are at least `score`.
+pub(crate) fn count_at_least(sorted: &[f64], score: f64) -> usize {
+    sorted.len() - sorted.partition_point(|&c| c < score)
 }
 
 /// A fitted detector with the calibration of its decisions: the scores of held-out inliers
@@ -233,9 +237,7 @@ impl<D> Calibrated<D> {
     pub fn threshold(&self, rule: DecisionRule) -> Result<f64, MsmaError> {
         self.calibration.threshold(rule)
     }
-}
 
-impl<D> Calibrated<D> {
     /// Calibrate `detector` on `held_out`: inlier records it was not fitted on.
     ///
     /// # Errors

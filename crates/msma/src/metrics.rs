@@ -203,7 +203,7 @@ pub fn conformal_decisions(
         .collect();
     inliers.sort_by(f64::total_cmp);
     let n = inliers.len();
-    let at_least = |s: f64| n - inliers.partition_point(|&c| c < s);
+    let at_least = |s: f64| crate::calibration::count_at_least(&inliers, s);
     let (mut tp, mut fp) = (0usize, 0usize);
     for (&label, &s) in labels.iter().zip(scores) {
         let p = if label {

@@ -1,31 +1,14 @@
 //! Gaussian mixture: EM monotonicity, recovery of a known mixture, an independent density
 //! computation, scikit-learn reference values (tools/msma_reference.py), degenerate input.
 
-use msma::{GaussianMixture, GmmParams, Matrix, MsmaError};
+use msma::{GmmParams, Matrix, MsmaError};
 use proptest::prelude::{any, prop_assert, proptest, ProptestConfig};
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-fn reference_data() -> Matrix {
-    // x_i = (sin(1.3 i) + 0.1 (i mod 3), cos(0.7 i)·(1 + (i mod 2))), i = 0..39
-    let rows: Vec<Vec<f64>> = (0..40)
-        .map(|i| {
-            let f = f64::from(i);
-            vec![
-                (1.3 * f).sin() + 0.1 * f64::from(i % 3),
-                (0.7 * f).cos() * f64::from(1 + i % 2),
-            ]
-        })
-        .collect();
-    Matrix::from_rows(&rows).unwrap()
-}
-
-fn reference_init() -> GaussianMixture {
-    let means = Matrix::from_rows(&[vec![0.0, 0.0], vec![1.0, 1.0], vec![-1.0, 0.5]]).unwrap();
-    let covs = vec![1.0, 0.2, 0.2, 0.8, 0.5, 0.0, 0.0, 0.5, 0.3, -0.1, -0.1, 0.6];
-    GaussianMixture::from_parameters(vec![0.5, 0.3, 0.2], &means, covs).unwrap()
-}
+mod support;
+use support::{reference_data, reference_init};
 
 #[test]
 fn score_samples_match_scikit_learn_at_fixed_parameters() {

@@ -7,6 +7,9 @@ use proptest::prelude::{prop_assert, proptest, ProptestConfig};
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
+mod support;
+use support::{reference_data, reference_init};
+
 /// `n` rows of `groups` one-hot blocks (sizes 2, 3, …) whose categories depend on one of
 /// three latent clusters, then `continuous` Gaussian columns shifted by the cluster.
 fn one_hot_rows(n: usize, groups: usize, continuous: usize, seed: u64) -> Matrix {
@@ -101,19 +104,8 @@ fn sparse_steps_reproduce_the_scikit_learn_reference_run() {
     // The reference run of tests/gmm.rs (tools/msma_reference.py, scikit-learn 1.9.1): five
     // EM iterations from fixed parameters on dense 2-column data, here through the sparse
     // steps (every entry is a nonzero).
-    let rows: Vec<Vec<f64>> = (0..40)
-        .map(|i| {
-            let f = f64::from(i);
-            vec![
-                (1.3 * f).sin() + 0.1 * f64::from(i % 3),
-                (0.7 * f).cos() * f64::from(1 + i % 2),
-            ]
-        })
-        .collect();
-    let x = Matrix::from_rows(&rows).unwrap();
-    let means = Matrix::from_rows(&[vec![0.0, 0.0], vec![1.0, 1.0], vec![-1.0, 0.5]]).unwrap();
-    let covs = vec![1.0, 0.2, 0.2, 0.8, 0.5, 0.0, 0.0, 0.5, 0.3, -0.1, -0.1, 0.6];
-    let start = GaussianMixture::from_parameters(vec![0.5, 0.3, 0.2], &means, covs).unwrap();
+    let x = reference_data();
+    let start = reference_init();
     let params = GmmParams::new(3)
         .max_iter(5)
         .tol(0.0)
