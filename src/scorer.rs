@@ -4,7 +4,7 @@
 //! add up to the very norms its score was computed from.
 
 use candle_core::Tensor;
-use gnsm_losses::{GroupSoftmax, GroupStrategy};
+use gnsm_losses::score_transform;
 use gnsm_models::ScoreModel;
 use gnsm_noise::{FeatureLayout, NoiseBank, NoiseSchedule};
 use msma::Matrix;
@@ -15,7 +15,6 @@ use crate::GnsmError;
 /// A trained network with what it needs to score clean rows at every noise level.
 pub(crate) struct Scorer {
     model: ScoreModel,
-    groups: GroupSoftmax,
     schedule: NoiseSchedule,
     batch: usize,
 }
@@ -83,10 +82,8 @@ impl Scorer {
         schedule: NoiseSchedule,
         batch: usize,
     ) -> Result<Self, GnsmError> {
-        let groups = GroupSoftmax::new(model.layout(), GroupStrategy::Narrow, model.device())?;
         Ok(Self {
             model,
-            groups,
             schedule,
             batch: batch.max(1),
         })
@@ -107,15 +104,24 @@ impl Scorer {
         &self.schedule
     }
 
-    /// The score vectors of clean rows `x` (B, width) at `level`: (B, width) on the host.
-    fn level_scores(&self, x: &Tensor, level: usize) -> Result<Vec<f32>, GnsmError> {
-        let rows = x.dim(0)?;
-        let device = self.model.device();
-        let levels = Tensor::from_vec(vec![level as u32; rows], rows, device)?;
-        let out = self.model.infer(x, &levels)?;
+    /// The score vectors of rows `x` (row-major, layout width) at `level`, on the host.
+    fn scores_at(&self, x: &[f32], level: usize) -> Result<Vec<f32>, GnsmError> {
+        let layout = self.layout();
+        let width = layout.width();
         let tau = self.schedule.temperature(level)? as f32;
-        let taus = Tensor::from_vec(vec![tau; rows], rows, device)?;
-        Ok(self.groups.scores(&out, &taus)?.flatten_all()?.to_vec1()?)
+        let mut scores = vec![0f32; x.len()];
+        let mut failed = None;
+        self.model.infer_levels(x, &[level], |_, first, out| {
+            let taus = vec![tau; out.len() / width.max(1)];
+            let dst = &mut scores[first * width..first * width + out.len()];
+            if let Err(e) = score_transform(layout, out, &taus, dst) {
+                failed.get_or_insert(e);
+            }
+        })?;
+        match failed {
+            Some(e) => Err(e.into()),
+            None => Ok(scores),
+        }
     }
 
     /// How many encoded rows `encoded` holds.
@@ -150,38 +156,61 @@ impl Scorer {
         let n_cont = layout.continuous();
         let features = n_cont + layout.n_groups();
         let ranges: Vec<_> = layout.group_ranges().collect();
+        let all_levels: Vec<usize> = (0..levels).collect();
+        let taus = (0..levels)
+            .map(|l| Ok(self.schedule.temperature(l)? as f32))
+            .collect::<Result<Vec<f32>, GnsmError>>()?;
         let mut parts = vec![0.0f64; rows * levels * features];
-        let mut lowest = keep_lowest.then(|| Vec::with_capacity(rows * width));
+        let mut lowest = keep_lowest.then(|| vec![0f32; rows * width]);
         for start in (0..rows).step_by(self.batch) {
             let n = self.batch.min(rows - start);
             let mut host = encoded[start * width..(start + n) * width].to_vec();
             if denoise {
-                let x = Tensor::from_slice(&host, (n, width), self.model.device())?;
-                let scores = self.level_scores(&x, levels - 1)?;
+                let scores = self.scores_at(&host, levels - 1)?;
                 gnsm_noise::denoise_step(layout, &mut host, &scores)?;
             }
-            let x = Tensor::from_vec(host, (n, width), self.model.device())?;
-            for level in 0..levels {
-                let s = self.level_scores(&x, level)?;
-                for (i, row) in s.chunks_exact(width).enumerate() {
-                    let base = ((start + i) * levels + level) * features;
-                    let out = &mut parts[base..base + features];
-                    for (c, &v) in row[..n_cont].iter().enumerate() {
-                        out[c] = f64::from(v) * f64::from(v);
+            let batch_parts =
+                &mut parts[start * levels * features..(start + n) * levels * features];
+            let mut batch_lowest = lowest
+                .as_mut()
+                .map(|l| &mut l[start * width..(start + n) * width]);
+            // Every level of the batch's rows, the level-independent work shared; each
+            // row's score transform and feature norms in parallel over rows.
+            self.model
+                .infer_levels(&host, &all_levels, |j, first, out| {
+                    let m = out.len() / width;
+                    let tile_parts = &mut batch_parts
+                        [first * levels * features..(first + m) * levels * features];
+                    let keep = batch_lowest
+                        .as_deref_mut()
+                        .filter(|_| j + 1 == levels)
+                        .map(|l| &mut l[first * width..(first + m) * width]);
+                    let tau = [taus[j]];
+                    let row_parts = |(row_parts, out): (&mut [f64], &[f32]), scores: &mut [f32]| {
+                        // The shapes are the layout's: the transform cannot fail.
+                        let _ = score_transform(layout, out, &tau, scores);
+                        let dst = &mut row_parts[j * features..(j + 1) * features];
+                        for (c, &v) in scores[..n_cont].iter().enumerate() {
+                            dst[c] = f64::from(v) * f64::from(v);
+                        }
+                        for (g, range) in ranges.iter().enumerate() {
+                            dst[n_cont + g] = scores[range.clone()]
+                                .iter()
+                                .map(|&v| f64::from(v) * f64::from(v))
+                                .sum();
+                        }
+                    };
+                    let rows_in = tile_parts
+                        .par_chunks_exact_mut(levels * features)
+                        .zip(out.par_chunks_exact(width));
+                    match keep {
+                        Some(keep) => rows_in
+                            .zip(keep.par_chunks_exact_mut(width))
+                            .for_each(|(r, scores)| row_parts(r, scores)),
+                        None => rows_in
+                            .for_each_init(|| vec![0f32; width], |scores, r| row_parts(r, scores)),
                     }
-                    for (g, range) in ranges.iter().enumerate() {
-                        out[n_cont + g] = row[range.clone()]
-                            .iter()
-                            .map(|&v| f64::from(v) * f64::from(v))
-                            .sum();
-                    }
-                }
-                if level + 1 == levels {
-                    if let Some(keep) = lowest.as_mut() {
-                        keep.extend_from_slice(&s);
-                    }
-                }
-            }
+                })?;
         }
         if let Some(i) = parts.iter().position(|v| !v.is_finite()) {
             let row = i / (levels * features);
@@ -301,17 +330,7 @@ impl Scorer {
             )));
         }
         let lowest = if keep_lowest {
-            let mut kept = Vec::with_capacity(rows * width);
-            for start in (0..rows).step_by(self.batch) {
-                let n = self.batch.min(rows - start);
-                let x = Tensor::from_slice(
-                    &encoded[start * width..(start + n) * width],
-                    (n, width),
-                    self.model.device(),
-                )?;
-                kept.extend(self.level_scores(&x, levels - 1)?);
-            }
-            Some(kept)
+            Some(self.scores_at(encoded, levels - 1)?)
         } else {
             None
         };
@@ -361,9 +380,8 @@ mod tests {
         let x = rows();
         let parts = scorer.pass(&x, false, true).unwrap();
         let norms = parts.norms().unwrap();
-        let t = Tensor::from_slice(&x, (3, 6), &Device::Cpu).unwrap();
         for level in 0..parts.levels() {
-            let full = scorer.level_scores(&t, level).unwrap();
+            let full = scorer.scores_at(&x, level).unwrap();
             for r in 0..3 {
                 let sq: f64 = full[r * 6..(r + 1) * 6]
                     .iter()
@@ -381,6 +399,55 @@ mod tests {
             }
         }
         assert_eq!(parts.lowest(1).unwrap().len(), 6);
+    }
+
+    /// The pass against what it replaced: one `infer` per level and candle's group softmax
+    /// scores, the denoising step included.
+    #[test]
+    fn the_pass_matches_per_level_inference_and_candle_group_scores() {
+        use gnsm_losses::{GroupSoftmax, GroupStrategy};
+        let scorer = scorer();
+        let layout = scorer.layout().clone();
+        let groups = GroupSoftmax::new(&layout, GroupStrategy::Narrow, &Device::Cpu).unwrap();
+        let candle_scores = |x: &[f32], level: usize| -> Vec<f32> {
+            let n = x.len() / 6;
+            let t = Tensor::from_slice(x, (n, 6), &Device::Cpu).unwrap();
+            let l = Tensor::from_vec(vec![level as u32; n], n, &Device::Cpu).unwrap();
+            let out = scorer.model.infer(&t, &l).unwrap();
+            let tau = scorer.schedule.temperature(level).unwrap() as f32;
+            let taus = Tensor::from_vec(vec![tau; n], n, &Device::Cpu).unwrap();
+            groups
+                .scores(&out, &taus)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap()
+        };
+        let mut x = rows();
+        let parts = scorer.pass(&x, true, true).unwrap();
+        let top = scorer.schedule.levels() - 1;
+        let top_scores = candle_scores(&x, top);
+        gnsm_noise::denoise_step(&layout, &mut x, &top_scores).unwrap();
+        for level in 0..parts.levels() {
+            let s = candle_scores(&x, level);
+            for r in 0..3 {
+                let row = &s[r * 6..(r + 1) * 6];
+                let expected = [
+                    f64::from(row[0]).powi(2),
+                    row[1..4].iter().map(|&v| f64::from(v).powi(2)).sum(),
+                    row[4..6].iter().map(|&v| f64::from(v).powi(2)).sum(),
+                ];
+                for (&got, want) in parts.at(r, level).iter().zip(expected) {
+                    approx::assert_relative_eq!(got, want, max_relative = 1e-5, epsilon = 1e-9);
+                }
+                if level == top {
+                    for (&got, &want) in parts.lowest(r).unwrap().iter().zip(row) {
+                        approx::assert_relative_eq!(got, want, max_relative = 1e-5, epsilon = 1e-6);
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -105,3 +105,65 @@ pub fn loss_and_grad(
     }
     Ok((categorical, 0.5 * continuous / batch))
 }
+
+/// The scores of network outputs on host slices, every group of a row in one pass: what
+/// [`GroupSoftmax::scores`](crate::GroupSoftmax::scores) computes with candle ops. `output`
+/// holds rows of the layout's width (continuous scores first, then the group logits) and
+/// `temperatures` one τ per row; each categorical group becomes `-τ + τ·K·softmax(logits)`
+/// (paper eq. 4) and the continuous block is copied through. Written into `scores` (same
+/// shape as `output`).
+///
+/// ```
+/// use gnsm_losses::score_transform;
+/// use gnsm_noise::FeatureLayout;
+/// let layout = FeatureLayout::new(1, vec![2])?;
+/// let mut scores = [0.0f32; 3];
+/// score_transform(&layout, &[0.7, 0.0, 0.0], &[2.0], &mut scores)?;
+/// // Equal logits: softmax ½, so each score is -2 + 2·2·½ = 0.
+/// assert_eq!(scores, [0.7, 0.0, 0.0]);
+/// # Ok::<(), gnsm_losses::LossError>(())
+/// ```
+///
+/// # Errors
+/// [`LossError::Shape`] when `output`, `scores` and `temperatures` do not describe the same
+/// rows of the layout's width.
+pub fn score_transform(
+    layout: &FeatureLayout,
+    output: &[f32],
+    temperatures: &[f32],
+    scores: &mut [f32],
+) -> Result<(), LossError> {
+    let width = layout.width();
+    let rows = temperatures.len();
+    if output.len() != rows * width || scores.len() != output.len() {
+        return Err(LossError::Shape {
+            what: "score transform inputs",
+            expected: vec![rows, width],
+            got: vec![output.len(), scores.len()],
+        });
+    }
+    let n_cont = layout.continuous();
+    for ((out, s), &tau) in output
+        .chunks_exact(width.max(1))
+        .zip(scores.chunks_exact_mut(width.max(1)))
+        .zip(temperatures)
+    {
+        s[..n_cont].copy_from_slice(&out[..n_cont]);
+        for range in layout.group_ranges() {
+            let logits = &out[range.clone()];
+            let scale = tau * range.len() as f32;
+            let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let group = &mut s[range];
+            let mut sum = 0f32;
+            for (g, &x) in group.iter_mut().zip(logits) {
+                *g = (x - max).exp();
+                sum += *g;
+            }
+            let scale = scale / sum;
+            for g in group.iter_mut() {
+                *g = *g * scale - tau;
+            }
+        }
+    }
+    Ok(())
+}

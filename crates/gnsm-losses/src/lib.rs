@@ -49,5 +49,5 @@ mod objective;
 
 pub use error::LossError;
 pub use group::{GroupSoftmax, GroupStrategy, PAD_LOGIT};
-pub use host::loss_and_grad;
+pub use host::{loss_and_grad, score_transform};
 pub use objective::{CategoricalObjective, GnsmLoss, LossConfig, LossParts, LossTargets};

@@ -305,6 +305,66 @@ impl ScoreModel {
         self.forward(x, levels)
     }
 
+    /// Inference of the same rows at several noise levels, for scoring: `x` holds rows of the
+    /// layout's width (row-major, on the host) and `each(j, first_row, outputs)` receives the
+    /// outputs (rows × width) of rows `first_row..` at level `levels[j]`. On a CPU f32 model
+    /// the input projection and the first block up to its FiLM — the work that does not
+    /// depend on the level — run once per row instead of once per level, in tiles of 1,024
+    /// rows (every level of a tile before the next tile), with outputs bit-identical to
+    /// [`ScoreModel::infer`] of the rows at each level; elsewhere it is [`ScoreModel::infer`]
+    /// once per level over all the rows.
+    ///
+    /// ```
+    /// use candle_core::{Device, Tensor};
+    /// use gnsm_models::{ScoreModel, TabResNetConfig};
+    /// use gnsm_noise::FeatureLayout;
+    /// let layout = FeatureLayout::categorical(vec![3, 2])?;
+    /// let config = TabResNetConfig { width: 16, depth: 2, embedding_size: 8, ..Default::default() };
+    /// let model = ScoreModel::new(config, layout, &Device::Cpu)?;
+    /// let x: Vec<f32> = (0..4 * 5).map(|i| (i % 3) as f32 - 1.0).collect();
+    /// let mut at_level_7 = vec![0f32; 4 * 5];
+    /// model.infer_levels(&x, &[0, 7], |j, first, out| {
+    ///     if j == 1 {
+    ///         at_level_7[first * 5..first * 5 + out.len()].copy_from_slice(out);
+    ///     }
+    /// })?;
+    /// let t = Tensor::from_slice(&x, (4, 5), &Device::Cpu)?;
+    /// let one = model.infer(&t, &Tensor::new(&[7u32; 4], &Device::Cpu)?)?;
+    /// assert_eq!(one.flatten_all()?.to_vec1::<f32>()?, at_level_7);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ModelError::Shape`] when `x` is not whole rows of the layout's width, or a candle
+    /// error.
+    pub fn infer_levels(
+        &self,
+        x: &[f32],
+        levels: &[usize],
+        mut each: impl FnMut(usize, usize, &[f32]),
+    ) -> Result<(), ModelError> {
+        let width = self.layout.width();
+        if x.len() % width.max(1) != 0 {
+            return Err(ModelError::Shape {
+                what: "network input",
+                expected: format!("rows of {width}"),
+                got: format!("{} values", x.len()),
+            });
+        }
+        let as_f32: Vec<f32> = levels.iter().map(|&l| l as f32).collect();
+        if crate::cpu::infer_levels(&self.cpu_view(), x, &as_f32, &mut each)? {
+            return Ok(());
+        }
+        let rows = x.len() / width.max(1);
+        let t = Tensor::from_slice(x, (rows, width), &self.device)?;
+        for (j, &level) in levels.iter().enumerate() {
+            let l = Tensor::from_vec(vec![level as u32; rows], rows, &self.device)?;
+            let out = self.infer(&t, &l)?.flatten_all()?.to_vec1::<f32>()?;
+            each(j, 0, &out);
+        }
+        Ok(())
+    }
+
     /// Forward pass with dropout masks (one per block; see [`TabResNet::forward_with_masks`]).
     ///
     /// # Errors

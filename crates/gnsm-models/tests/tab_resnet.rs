@@ -289,3 +289,44 @@ fn inference_of_a_row_does_not_depend_on_the_rows_beside_it() {
         assert_eq!(row, &all[rows - 1 - i], "row {} reversed", rows - 1 - i);
     }
 }
+
+#[test]
+fn inference_at_several_levels_equals_inference_at_each() {
+    let layout = FeatureLayout::new(2, vec![3, 4, 5]).unwrap();
+    // Two tiles and a remainder; a repeated level; one block and three.
+    let rows = 2100;
+    let x = input(rows, 14, 0.25);
+    let host = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let levels = [19usize, 0, 7, 0];
+    for depth in [1, 3] {
+        let model = ScoreModel::new(small(32, depth), layout.clone(), &Device::Cpu).unwrap();
+        let mut shared = vec![vec![0f32; rows * 14]; levels.len()];
+        let mut calls = Vec::new();
+        model
+            .infer_levels(&host, &levels, |j, first, out| {
+                calls.push((j, first));
+                shared[j][first * 14..first * 14 + out.len()].copy_from_slice(out);
+            })
+            .unwrap();
+        // Tile by tile, every level of a tile before the next.
+        let expected: Vec<(usize, usize)> = [0, 1024, 2048]
+            .iter()
+            .flat_map(|&f| (0..levels.len()).map(move |j| (j, f)))
+            .collect();
+        assert_eq!(calls, expected);
+        for (j, &level) in levels.iter().enumerate() {
+            let l = Tensor::new(vec![level as u32; rows].as_slice(), &Device::Cpu).unwrap();
+            let each = model.infer(&x, &l).unwrap().flatten_all().unwrap();
+            assert_eq!(
+                each.to_vec1::<f32>().unwrap(),
+                shared[j],
+                "depth {depth}, level {level}: shared work must not change a bit"
+            );
+        }
+    }
+    let model = ScoreModel::new(small(32, 1), layout, &Device::Cpu).unwrap();
+    let err = model
+        .infer_levels(&host[..13], &[0], |_, _, _| {})
+        .unwrap_err();
+    assert!(matches!(err, ModelError::Shape { .. }), "{err}");
+}

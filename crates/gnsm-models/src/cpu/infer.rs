@@ -1,4 +1,6 @@
-//! The tab-ResNet's inference forward on host buffers allocated once per call.
+//! The tab-ResNet's inference forward on host buffers allocated once per call, for rows at
+//! their own levels ([`infer`]) or for the same rows at several levels sharing the work that
+//! does not depend on the level ([`infer_levels`]).
 
 use super::math::{
     activation_fn, distinct_levels, film_in_place, fourier_features, layer_norm_rows, leaky_relu,
@@ -27,29 +29,212 @@ pub(crate) fn infer(
     if !model.on_cpu_f32() {
         return Ok(None);
     }
-    let config = model.config;
-    let (w, e) = (config.width, config.embedding_size);
-    let d = model.input_width;
     let b = levels.len();
-    if x.len() != b * d {
+    check_rows(model, x, b)?;
+    let (mut distinct, mut row_level) = (Vec::new(), Vec::with_capacity(b));
+    distinct_levels(levels.iter().copied(), &mut distinct, &mut row_level);
+    let d = model.input_width;
+    let mut out = vec![0f32; b * d];
+    with_forward(model, &distinct, |f| {
+        for start in (0..b).step_by(TILE) {
+            let n = TILE.min(b - start);
+            f.load(&x[start * d..(start + n) * d]);
+            f.level[..n].copy_from_slice(&row_level[start..start + n]);
+            f.level[n..].fill(0);
+            f.project();
+            f.blocks_and_head(0);
+            out[start * d..(start + n) * d].copy_from_slice(&f.out[..n * d]);
+        }
+        Ok(())
+    })?;
+    Ok(Some(out))
+}
+
+/// The same rows `x` at each of `levels` (as f32): per tile, the input projection and the
+/// first block up to its FiLM (which depend on the row alone) run once, the rest once per
+/// level. Each tile's outputs at level `levels[j]` go to `each(j, first_row, outputs)`,
+/// tile by tile, every level of a tile before the next tile. The arithmetic per row is
+/// [`infer`]'s, on tiles of the same shape: outputs are bit-identical to it. `false` when
+/// the model is not a CPU f32 model (nothing was called).
+///
+/// # Errors
+/// [`ModelError::Shape`] for a missing variable or inputs of the wrong size.
+pub(crate) fn infer_levels(
+    model: &NetView<'_>,
+    x: &[f32],
+    levels: &[f32],
+    each: &mut dyn FnMut(usize, usize, &[f32]),
+) -> Result<bool, ModelError> {
+    if !model.on_cpu_f32() {
+        return Ok(false);
+    }
+    let d = model.input_width;
+    if x.len() % d.max(1) != 0 {
         return Err(ModelError::Shape {
             what: "network input",
-            expected: format!("{b} rows of {d}"),
+            expected: format!("rows of {d}"),
             got: format!("{} values", x.len()),
         });
     }
+    let b = x.len() / d.max(1);
+    let w = model.config.width;
+    // One FiLM row per level (distinct or not, so `j` indexes both).
+    with_forward(model, levels, |f| {
+        let (mut h0, mut pre) = (vec![0f32; TILE * w], vec![0f32; TILE * w]);
+        for start in (0..b).step_by(TILE) {
+            let n = TILE.min(b - start);
+            f.load(&x[start * d..(start + n) * d]);
+            f.project();
+            h0.copy_from_slice(&f.h);
+            let shared = f.first_block_before_film();
+            if shared {
+                pre.copy_from_slice(&f.h1);
+            }
+            for j in 0..levels.len() {
+                f.level.fill(j);
+                f.h.copy_from_slice(&h0);
+                if shared {
+                    f.h1.copy_from_slice(&pre);
+                    f.first_block_from_film();
+                    f.blocks_and_head(1);
+                } else {
+                    f.blocks_and_head(0);
+                }
+                each(j, start, &f.out[..n * d]);
+            }
+        }
+        Ok(())
+    })?;
+    Ok(true)
+}
+
+fn check_rows(model: &NetView<'_>, x: &[f32], rows: usize) -> Result<(), ModelError> {
+    let d = model.input_width;
+    if x.len() != rows * d {
+        return Err(ModelError::Shape {
+            what: "network input",
+            expected: format!("{rows} rows of {d}"),
+            got: format!("{} values", x.len()),
+        });
+    }
+    Ok(())
+}
+
+/// One tile's buffers and the network's parameters: the forward split where the level
+/// first enters (the first block's FiLM).
+struct Forward<'a> {
+    p: &'a [&'a [f32]],
+    idx: &'a NetIdx,
+    /// Per block, `levels × 2w` FiLM rows `γ | β`.
+    films: &'a [f32],
+    levels: usize,
+    act: fn(f32) -> f32,
+    w: usize,
+    d: usize,
+    input: Vec<f32>,
+    h: Vec<f32>,
+    t: Vec<f32>,
+    h1: Vec<f32>,
+    out: Vec<f32>,
+    /// Each tile row's index into the levels.
+    level: Vec<usize>,
+}
+
+impl<'a> Forward<'a> {
+    /// Copy `rows` (at most a tile) into the input, the rest of the tile zero.
+    fn load(&mut self, rows: &[f32]) {
+        self.input[..rows.len()].copy_from_slice(rows);
+        self.input[rows.len()..].fill(0.0);
+    }
+
+    fn project(&mut self) {
+        linear_fwd(
+            &mut self.h,
+            &self.input,
+            self.p,
+            self.idx.proj,
+            TILE,
+            self.d,
+            self.w,
+        );
+    }
+
+    /// The first block's LayerNorm, activation and first linear into `h1`; `false` for a
+    /// network without blocks.
+    fn first_block_before_film(&mut self) -> bool {
+        let Some(block) = self.idx.blocks.first() else {
+            return false;
+        };
+        let (p, w) = (self.p, self.w);
+        layer_norm_rows(
+            &self.h,
+            p[block.norm.weight],
+            p[block.norm.bias],
+            &mut self.t,
+            w,
+        );
+        map_in_place(&mut self.t, self.act);
+        linear_fwd(&mut self.h1, &self.t, p, block.dense_1, TILE, w, w);
+        true
+    }
+
+    /// The first block's FiLM and second linear, added to the stream.
+    fn first_block_from_film(&mut self) {
+        let block = self.idx.blocks[0];
+        let w = self.w;
+        let film = self.film_rows(0);
+        film_in_place(&mut self.h1, film, &self.level, w);
+        linear_acc(&mut self.h, &self.h1, self.p, block.dense_2, TILE, w, w);
+    }
+
+    /// Block `block`'s FiLM rows, one per level.
+    fn film_rows(&self, block: usize) -> &'a [f32] {
+        let size = self.levels * 2 * self.w;
+        &self.films[block * size..(block + 1) * size]
+    }
+
+    /// Blocks `from..` and the head, from the stream `h` into `out`.
+    fn blocks_and_head(&mut self, from: usize) {
+        let (p, w, idx) = (self.p, self.w, self.idx);
+        for (i, block) in idx.blocks.iter().enumerate().skip(from) {
+            layer_norm_rows(
+                &self.h,
+                p[block.norm.weight],
+                p[block.norm.bias],
+                &mut self.t,
+                w,
+            );
+            map_in_place(&mut self.t, self.act);
+            linear_fwd(&mut self.h1, &self.t, p, block.dense_1, TILE, w, w);
+            let film = self.film_rows(i);
+            film_in_place(&mut self.h1, film, &self.level, w);
+            linear_acc(&mut self.h, &self.h1, p, block.dense_2, TILE, w, w);
+        }
+        let norm = idx.head_norm;
+        layer_norm_rows(&self.h, p[norm.weight], p[norm.bias], &mut self.t, w);
+        map_in_place(&mut self.t, leaky_relu);
+        linear_fwd(&mut self.out, &self.t, p, idx.head, TILE, w, self.d);
+    }
+}
+
+/// Run `f` with a [`Forward`] over the model's parameters, conditioned on `levels`: the level
+/// embedding and every block's FiLM computed one level at a time (a matmul of one row, so
+/// that a level's values never depend on which other levels share the call).
+fn with_forward(
+    model: &NetView<'_>,
+    levels: &[f32],
+    f: impl FnOnce(&mut Forward<'_>) -> Result<(), ModelError>,
+) -> Result<(), ModelError> {
+    let config = model.config;
+    let (w, e, d) = (config.width, config.embedding_size, model.input_width);
     let names: Vec<String> = model.vars.iter().map(|(n, _)| n.clone()).collect();
     let idx = NetIdx::new(&names, config.depth)?;
-    let (mut distinct, mut row_level) = (Vec::new(), Vec::with_capacity(b));
-    distinct_levels(levels.iter().copied(), &mut distinct, &mut row_level);
-    let u = distinct.len();
+    let u = levels.len();
     model.with_params(|p, freqs| {
-        // The level embedding and every block's FiLM, one level at a time: a matmul of one
-        // row, so that a level's values never depend on which other levels share the call.
         let mut feats = vec![0f32; e];
         let mut tmp = vec![0f32; e];
         let mut emb = vec![0f32; u * e];
-        for (&level, emb) in distinct.iter().zip(emb.chunks_exact_mut(e)) {
+        for (&level, emb) in levels.iter().zip(emb.chunks_exact_mut(e)) {
             fourier_features(&mut feats, freqs, std::iter::once(level), e);
             linear_fwd(&mut tmp, &feats, p, idx.emb_0, 1, e, e);
             map(&mut feats, &tmp, silu);
@@ -62,40 +247,24 @@ pub(crate) fn infer(
                 linear_fwd(film, emb, p, block.film, 1, e, 2 * w);
             }
         }
-        drop((feats, tmp, emb));
-
-        // The body in tiles of TILE rows (the last one padded with zero rows): every matmul
-        // has the same shape, so a row's output is bit-identical however the rows were
-        // batched (scoring a file in one process or in Spark partitions gives equal scores).
-        let tile = TILE;
-        let mut h = vec![0f32; tile * w];
-        let mut t = vec![0f32; tile * w];
-        let mut h1 = vec![0f32; tile * w];
-        let mut input = vec![0f32; tile * d];
-        let mut tile_out = vec![0f32; tile * d];
-        let mut tile_level = vec![0usize; tile];
-        let mut out = vec![0f32; b * d];
-        let act = activation_fn(config.activation);
-        for start in (0..b).step_by(tile) {
-            let n = tile.min(b - start);
-            input[..n * d].copy_from_slice(&x[start * d..(start + n) * d]);
-            input[n * d..].fill(0.0);
-            tile_level[..n].copy_from_slice(&row_level[start..start + n]);
-            tile_level[n..].fill(0);
-            linear_fwd(&mut h, &input, p, idx.proj, tile, d, w);
-            for (block, film) in idx.blocks.iter().zip(films.chunks_exact(u * 2 * w)) {
-                layer_norm_rows(&h, p[block.norm.weight], p[block.norm.bias], &mut t, w);
-                map_in_place(&mut t, act);
-                linear_fwd(&mut h1, &t, p, block.dense_1, tile, w, w);
-                film_in_place(&mut h1, film, &tile_level, w);
-                linear_acc(&mut h, &h1, p, block.dense_2, tile, w, w);
-            }
-            let norm = idx.head_norm;
-            layer_norm_rows(&h, p[norm.weight], p[norm.bias], &mut t, w);
-            map_in_place(&mut t, leaky_relu);
-            linear_fwd(&mut tile_out, &t, p, idx.head, tile, w, d);
-            out[start * d..(start + n) * d].copy_from_slice(&tile_out[..n * d]);
-        }
-        Ok(Some(out))
+        // Tiles of TILE rows (the last one padded with zero rows): every matmul has the same
+        // shape, so a row's output is bit-identical however the rows were batched (scoring a
+        // file in one process or in Spark partitions gives equal scores).
+        let mut forward = Forward {
+            p,
+            idx: &idx,
+            films: &films,
+            levels: u,
+            act: activation_fn(config.activation),
+            w,
+            d,
+            input: vec![0f32; TILE * d],
+            h: vec![0f32; TILE * w],
+            t: vec![0f32; TILE * w],
+            h1: vec![0f32; TILE * w],
+            out: vec![0f32; TILE * d],
+            level: vec![0usize; TILE],
+        };
+        f(&mut forward)
     })
 }

@@ -19,7 +19,7 @@ pub(crate) mod step;
 
 use candle_core::{CpuStorage, Layout};
 
-pub(crate) use infer::infer;
+pub(crate) use infer::{infer, infer_levels};
 pub(crate) use params::NetView;
 pub(crate) use step::CpuStep;
 
