@@ -149,17 +149,24 @@ pub fn score_transform(
         .zip(temperatures)
     {
         s[..n_cont].copy_from_slice(&out[..n_cont]);
+        // Three passes over the row, so that the exponentials (most of the cost) run over
+        // the whole categorical block at once, vectorised, not a few per group.
         for range in layout.group_ranges() {
-            let logits = &out[range.clone()];
-            let scale = tau * range.len() as f32;
-            let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let group = &mut s[range];
-            let mut sum = 0f32;
-            for (g, &x) in group.iter_mut().zip(logits) {
-                *g = (x - max).exp();
-                sum += *g;
+            let max = out[range.clone()]
+                .iter()
+                .copied()
+                .fold(f32::NEG_INFINITY, f32::max);
+            for (g, &x) in s[range.clone()].iter_mut().zip(&out[range]) {
+                *g = x - max;
             }
-            let scale = scale / sum;
+        }
+        for g in &mut s[n_cont..] {
+            *g = gnsm_noise::exp_f32(*g);
+        }
+        for range in layout.group_ranges() {
+            let group = &mut s[range];
+            let sum: f32 = group.iter().sum();
+            let scale = tau * group.len() as f32 / sum;
             for g in group.iter_mut() {
                 *g = *g * scale - tau;
             }

@@ -39,6 +39,7 @@ mod bank;
 mod concrete;
 mod denoise;
 mod error;
+mod exp;
 mod layout;
 mod perturb;
 mod rows;
@@ -50,6 +51,7 @@ pub use concrete::{
 };
 pub use denoise::denoise_step;
 pub use error::NoiseError;
+pub use exp::exp_f32;
 pub use layout::FeatureLayout;
 pub use perturb::{perturb_batch, Perturbation};
 pub use rows::{CompactRows, Rows, NO_CATEGORY};

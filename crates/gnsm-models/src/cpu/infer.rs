@@ -3,8 +3,8 @@
 //! does not depend on the level ([`infer_levels`]).
 
 use super::math::{
-    activation_fn, distinct_levels, film_in_place, fourier_features, layer_norm_rows, leaky_relu,
-    linear_acc, linear_fwd, map, map_in_place, silu,
+    activate_for_inference, distinct_levels, film_in_place, fourier_features, layer_norm_rows,
+    leaky_relu, linear_acc, linear_fwd, map, map_in_place, silu,
 };
 use super::params::{NetIdx, NetView};
 use crate::ModelError;
@@ -128,7 +128,7 @@ struct Forward<'a> {
     /// Per block, `levels × 2w` FiLM rows `γ | β`.
     films: &'a [f32],
     levels: usize,
-    act: fn(f32) -> f32,
+    act: crate::Activation,
     w: usize,
     d: usize,
     input: Vec<f32>,
@@ -173,7 +173,7 @@ impl<'a> Forward<'a> {
             &mut self.t,
             w,
         );
-        map_in_place(&mut self.t, self.act);
+        activate_for_inference(&mut self.t, self.act);
         linear_fwd(&mut self.h1, &self.t, p, block.dense_1, TILE, w, w);
         true
     }
@@ -204,7 +204,7 @@ impl<'a> Forward<'a> {
                 &mut self.t,
                 w,
             );
-            map_in_place(&mut self.t, self.act);
+            activate_for_inference(&mut self.t, self.act);
             linear_fwd(&mut self.h1, &self.t, p, block.dense_1, TILE, w, w);
             let film = self.film_rows(i);
             film_in_place(&mut self.h1, film, &self.level, w);
@@ -255,7 +255,7 @@ fn with_forward(
             idx: &idx,
             films: &films,
             levels: u,
-            act: activation_fn(config.activation),
+            act: config.activation,
             w,
             d,
             input: vec![0f32; TILE * d],

@@ -359,10 +359,82 @@ pub(super) fn activation_fn(a: Activation) -> fn(f32) -> f32 {
     }
 }
 
+/// `x[i] = act(x[i])` for inference, in parallel, with the activation inlined so the loop
+/// vectorises; GELU through [`erf_rational`] (within 1e-6 of the exact GELU, relative for |x| > 1; tested) instead
+/// of libm's scalar `erff`, which was a fifth of a default-network scoring pass. Training
+/// keeps the exact GELU ([`super::ops::gelu`]) so its steps are unchanged.
+pub(super) fn activate_for_inference(x: &mut [f32], a: Activation) {
+    fn run(x: &mut [f32], f: impl Fn(f32) -> f32 + Sync) {
+        x.par_chunks_mut(4096)
+            .for_each(|c| c.iter_mut().for_each(|v| *v = f(*v)));
+    }
+    match a {
+        Activation::Gelu => run(x, |v| {
+            0.5 * v * (1.0 + erf_rational(v * std::f32::consts::FRAC_1_SQRT_2))
+        }),
+        Activation::Silu => run(x, silu),
+        Activation::Relu => run(x, |v| v.max(0.0)),
+    }
+}
+
+/// `erf(x)` as the ratio of an odd degree-13 and an even degree-8 polynomial on [−3.92, 3.92]
+/// (±1 in f32 beyond), Eigen's `generic_fast_erf_float` coefficients: branch-free, so loops
+/// over it vectorise.
+#[inline(always)]
+pub(super) fn erf_rational(x: f32) -> f32 {
+    // Beyond 3.92 the f32 erf is ±1 exactly (the ratio is 1 − 1e-7 there).
+    if x.abs() >= 3.92 {
+        return 1f32.copysign(x);
+    }
+    let x2 = x * x;
+    let mut p = -2.726_142_2e-10_f32;
+    for c in [
+        2.770_681_4e-8,
+        -2.101_024e-6,
+        -5.692_506_4e-5,
+        -7.349_906_3e-4,
+        -2.954_599_8e-3,
+        -1.609_603_3e-2,
+    ] {
+        p = p * x2 + c;
+    }
+    let mut q = -1.456_607_2e-5_f32;
+    for c in [-2.133_740_6e-4, -1.682_827e-3, -7.373_329e-3, -1.426_474e-2] {
+        q = q * x2 + c;
+    }
+    x * p / q
+}
+
 pub(super) fn activation_grad(a: Activation) -> fn(f32) -> f32 {
     match a {
         Activation::Gelu => super::ops::gelu_grad,
         Activation::Silu => silu_grad,
         Activation::Relu => |v| if v > 0.0 { 1.0 } else { 0.0 },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inference_gelu_is_within_1e_6_of_the_exact_gelu_relative_beyond_one() {
+        let mut worst = 0f32;
+        let xs: Vec<f32> = (-120_000..120_000).map(|i| i as f32 * 1e-4).collect();
+        let mut fast = xs.clone();
+        activate_for_inference(&mut fast, Activation::Gelu);
+        for (&x, &f) in xs.iter().zip(&fast) {
+            worst = worst.max((f - super::super::ops::gelu(x)).abs() / x.abs().max(1.0));
+        }
+        assert!(
+            worst < 1e-6,
+            "worst error {worst} (absolute, relative beyond |x| = 1)"
+        );
+        let mut big = vec![-50.0f32, 50.0, 0.0];
+        activate_for_inference(&mut big, Activation::Gelu);
+        assert_eq!(big, [-0.0, 50.0, 0.0]);
+        let mut other = vec![-1.0f32, 2.0];
+        activate_for_inference(&mut other, Activation::Relu);
+        assert_eq!(other, [0.0, 2.0]);
     }
 }
