@@ -17,6 +17,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[path = "support/host.rs"]
 mod host;
+#[path = "support/rows.rs"]
+mod rows;
 #[path = "support/torch.rs"]
 mod torch;
 
@@ -24,22 +26,10 @@ use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 use gnsm::models::{ScoreModel, TabResNetConfig, TrainEvent, Trainer, TrainerConfig};
-use gnsm::noise::{FeatureLayout, LOG_ONE_HOT_COLD};
-use rand::{Rng, SeedableRng};
+use gnsm::noise::FeatureLayout;
+use rand::SeedableRng;
 
 const BANK_GROUPS: [usize; 10] = [12, 4, 8, 3, 3, 3, 2, 10, 5, 3];
-
-fn rows(layout: &FeatureLayout, n: usize) -> Vec<f32> {
-    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(0);
-    let mut data = Vec::with_capacity(n * layout.width());
-    for _ in 0..n {
-        for &k in layout.groups() {
-            let hot = rng.random_range(0..k);
-            data.extend((0..k).map(|j| if j == hot { 0.0 } else { LOG_ONE_HOT_COLD }));
-        }
-    }
-    data
-}
 
 /// Median milliseconds per training step after 3 warm-up steps.
 fn time_steps(
@@ -97,7 +87,8 @@ fn main() -> anyhow::Result<()> {
     };
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "unset".into());
     let layout = FeatureLayout::categorical(BANK_GROUPS.to_vec())?;
-    let data = rows(&layout, 4096);
+    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(0);
+    let data = rows::one_hot_rows(&layout, 4096, &mut rng);
     println!(
         "CPU: {}; RAYON_NUM_THREADS={threads}; bank-shaped input ({} columns), batch 256; \
          {rounds} rounds alternating gnsm and PyTorch",

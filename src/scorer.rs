@@ -295,8 +295,8 @@ impl Scorer {
                 .par_chunks_exact_mut(levels * features)
                 .zip(out.par_chunks_exact(copies * width))
                 .for_each_init(
-                    || vec![0f32; width],
-                    |shifted, (row_parts, row_out)| {
+                    || (vec![0f32; width], vec![0f32; ranges.len()]),
+                    |(shifted, maxes), (row_parts, row_out)| {
                         for (c, o) in row_out.chunks_exact(width).enumerate() {
                             let base = bank.levels()[c] * features;
                             let acc = &mut row_parts[base..base + features];
@@ -306,11 +306,11 @@ impl Scorer {
                             // Each group's logits minus their maximum, exponentiated in one
                             // vectorised pass over the row (the exponentials were a tenth
                             // of the pass through libm).
-                            for range in &ranges {
+                            for (range, max) in ranges.iter().zip(maxes.iter_mut()) {
                                 let logits = &o[range.clone()];
-                                let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                                *max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                                 for (e, &v) in shifted[range.clone()].iter_mut().zip(logits) {
-                                    *e = v - max;
+                                    *e = v - *max;
                                 }
                             }
                             for e in &mut shifted[n_cont..] {
@@ -319,10 +319,9 @@ impl Scorer {
                             let p = &probs[c * cat_width..(c + 1) * cat_width];
                             for (g, range) in ranges.iter().enumerate() {
                                 let logits = &o[range.clone()];
-                                let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                                 let sum: f64 =
                                     shifted[range.clone()].iter().map(|&e| f64::from(e)).sum();
-                                let lse = f64::from(max) + sum.ln();
+                                let lse = f64::from(maxes[g]) + sum.ln();
                                 let cross: f64 = logits
                                     .iter()
                                     .zip(&p[range.start - n_cont..range.end - n_cont])

@@ -18,14 +18,17 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[path = "../support/host.rs"]
 mod host;
 mod measure;
+#[path = "../support/rows.rs"]
+mod rows;
 #[path = "../support/torch.rs"]
 mod torch;
 
 use candle_core::Device;
 use gnsm::models::{ScoreModel, TabResNetConfig};
 use gnsm::noise::{perturb_batch, FeatureLayout, NoiseRng, NoiseSchedule, Perturbation};
-use measure::{loss_ms, rows, scoring_rows_per_s, step_ms};
+use measure::{loss_ms, scoring_rows_per_s, step_ms};
 use rand::{Rng, SeedableRng};
+use rows::one_hot_rows;
 
 fn main() -> anyhow::Result<()> {
     const ROUNDS: usize = 5;
@@ -59,7 +62,7 @@ fn main() -> anyhow::Result<()> {
     for (groups, k) in [(10usize, 200usize), (100, 20), (1000, 2)] {
         let layout = FeatureLayout::categorical(vec![k; groups])?;
         let mut rng = NoiseRng::seed_from_u64(0);
-        let data = rows(&layout, 2048, &mut rng);
+        let data = one_hot_rows(&layout, 2048, &mut rng);
         let levels: Vec<usize> = (0..256).map(|i| i % 20).collect();
         let mut noise = Perturbation::default();
         perturb_batch(

@@ -6,20 +6,7 @@ use std::time::Instant;
 use candle_core::{DType, Device, Tensor, Var};
 use gnsm::losses::{CategoricalObjective, GnsmLoss, GroupSoftmax, GroupStrategy, LossConfig};
 use gnsm::models::{ScoreModel, TabResNetConfig, TrainEvent, Trainer, TrainerConfig};
-use gnsm::noise::{FeatureLayout, NoiseRng, NoiseSchedule, Perturbation, LOG_ONE_HOT_COLD};
-use rand::Rng;
-
-/// `n` random one-hot rows of `layout`, log-encoded.
-pub fn rows(layout: &FeatureLayout, n: usize, rng: &mut NoiseRng) -> Vec<f32> {
-    let mut data = Vec::with_capacity(n * layout.width());
-    for _ in 0..n {
-        for &k in layout.groups() {
-            let hot = rng.random_range(0..k);
-            data.extend((0..k).map(|j| if j == hot { 0.0 } else { LOG_ONE_HOT_COLD }));
-        }
-    }
-    data
-}
+use gnsm::noise::{FeatureLayout, NoiseSchedule, Perturbation};
 
 /// Median milliseconds per training step (width 256, depth 4, batch 256) over `steps`.
 pub fn step_ms(layout: &FeatureLayout, data: &[f32], steps: usize) -> anyhow::Result<f64> {

@@ -95,7 +95,7 @@ pub(crate) fn infer_levels(
                 f.h.copy_from_slice(&h0);
                 if shared {
                     f.h1.copy_from_slice(&pre);
-                    f.first_block_from_film();
+                    f.block_from_film(0);
                     f.blocks_and_head(1);
                 } else {
                     f.blocks_and_head(0);
@@ -159,13 +159,19 @@ impl<'a> Forward<'a> {
         );
     }
 
-    /// The first block's LayerNorm, activation and first linear into `h1`; `false` for a
-    /// network without blocks.
+    /// The first block's LayerNorm, activation and first linear into `h1` (the part of the
+    /// network before the level enters); `false` for a network without blocks.
     fn first_block_before_film(&mut self) -> bool {
-        let Some(block) = self.idx.blocks.first() else {
+        if self.idx.blocks.is_empty() {
             return false;
-        };
-        let (p, w) = (self.p, self.w);
+        }
+        self.block_before_film(0);
+        true
+    }
+
+    /// Block `i`'s LayerNorm, activation and first linear, from the stream `h` into `h1`.
+    fn block_before_film(&mut self, i: usize) {
+        let (p, w, block) = (self.p, self.w, self.idx.blocks[i]);
         layer_norm_rows(
             &self.h,
             p[block.norm.weight],
@@ -175,14 +181,12 @@ impl<'a> Forward<'a> {
         );
         activate_for_inference(&mut self.t, self.act);
         linear_fwd(&mut self.h1, &self.t, p, block.dense_1, TILE, w, w);
-        true
     }
 
-    /// The first block's FiLM and second linear, added to the stream.
-    fn first_block_from_film(&mut self) {
-        let block = self.idx.blocks[0];
-        let w = self.w;
-        let film = self.film_rows(0);
+    /// Block `i`'s FiLM and second linear on `h1`, added to the stream `h`.
+    fn block_from_film(&mut self, i: usize) {
+        let (w, block) = (self.w, self.idx.blocks[i]);
+        let film = self.film_rows(i);
         film_in_place(&mut self.h1, film, &self.level, w);
         linear_acc(&mut self.h, &self.h1, self.p, block.dense_2, TILE, w, w);
     }
@@ -196,19 +200,9 @@ impl<'a> Forward<'a> {
     /// Blocks `from..` and the head, from the stream `h` into `out`.
     fn blocks_and_head(&mut self, from: usize) {
         let (p, w, idx) = (self.p, self.w, self.idx);
-        for (i, block) in idx.blocks.iter().enumerate().skip(from) {
-            layer_norm_rows(
-                &self.h,
-                p[block.norm.weight],
-                p[block.norm.bias],
-                &mut self.t,
-                w,
-            );
-            activate_for_inference(&mut self.t, self.act);
-            linear_fwd(&mut self.h1, &self.t, p, block.dense_1, TILE, w, w);
-            let film = self.film_rows(i);
-            film_in_place(&mut self.h1, film, &self.level, w);
-            linear_acc(&mut self.h, &self.h1, p, block.dense_2, TILE, w, w);
+        for i in from..idx.blocks.len() {
+            self.block_before_film(i);
+            self.block_from_film(i);
         }
         let norm = idx.head_norm;
         layer_norm_rows(&self.h, p[norm.weight], p[norm.bias], &mut self.t, w);
