@@ -25,7 +25,7 @@ mod torch;
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
-use gnsm::models::{ScoreModel, TabResNetConfig, TrainEvent, Trainer, TrainerConfig};
+use gnsm::models::{TabResNetConfig, TabResNetModel, TrainEvent, Trainer, TrainerConfig};
 use gnsm::noise::FeatureLayout;
 use rand::SeedableRng;
 
@@ -64,7 +64,7 @@ fn time_steps(
 }
 
 /// Inference rows/s of 4,096 rows at one level.
-fn infer_rows_per_s(model: &ScoreModel, data: &[f32], reps: usize) -> anyhow::Result<f64> {
+fn infer_rows_per_s(model: &TabResNetModel, data: &[f32], reps: usize) -> anyhow::Result<f64> {
     let width = model.layout().width();
     let x = Tensor::from_slice(&data[..4096 * width], (4096, width), &Device::Cpu)?;
     let levels = Tensor::from_vec(vec![3u32; 4096], 4096, &Device::Cpu)?;
@@ -116,7 +116,7 @@ fn main() -> anyhow::Result<()> {
                 let autograd = time_steps(&net, &layout, &data, steps, false)?;
                 println!("width {width} depth {depth}: candle autograd step {autograd:.1} ms");
             }
-            let model = ScoreModel::new(net, layout.clone(), &Device::Cpu)?;
+            let model = TabResNetModel::new(net, layout.clone(), &Device::Cpu)?;
             let rows_per_s = infer_rows_per_s(&model, &data, if width > 512 { 1 } else { 5 })?;
             samples[s][0].push(step_ms);
             samples[s][1].push(rows_per_s);

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use candle_core::{Device, Tensor};
 use gnsm_data::{ColumnKind, Schema};
-use gnsm_models::{ScoreModel, TrainSummary, WeightsHeader};
+use gnsm_models::{TabResNetModel, TrainSummary, WeightsHeader};
 use msma::Msma;
 
 use crate::density::{SavedStage, Stage};
@@ -110,7 +110,8 @@ impl Gnsm {
                     }
                 },
             };
-        let model = ScoreModel::from_tensors(header.model, &tensors, MODEL_PREFIX, path, device)?;
+        let model =
+            TabResNetModel::from_tensors(header.model, &tensors, MODEL_PREFIX, path, device)?;
         check(path, &header.config, &header.schema, &header.stage, &model)?;
         let scorer = Scorer::new(
             model,
@@ -220,7 +221,7 @@ fn check(
     config: &GnsmConfig,
     schema: &Schema,
     stage: &SavedStage,
-    model: &ScoreModel,
+    model: &TabResNetModel,
 ) -> Result<(), GnsmError> {
     config
         .validate()

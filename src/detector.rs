@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use candle_core::Device;
 use gnsm_data::{rows_with_label, Encoding, Schema, Table};
-use gnsm_models::{ScoreModel, TrainEvent, TrainSummary, Trainer};
+use gnsm_models::{TabResNetModel, TrainEvent, TrainSummary, Trainer};
 use msma::{Matrix, Msma, MsmaParams, Selection};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -264,7 +264,7 @@ impl Gnsm {
     }
 
     /// The score network (best EMA weights).
-    pub fn model(&self) -> &ScoreModel {
+    pub fn model(&self) -> &TabResNetModel {
         self.scorer.model()
     }
 

@@ -5,7 +5,7 @@
 
 use candle_core::Tensor;
 use gnsm_losses::score_transform;
-use gnsm_models::ScoreModel;
+use gnsm_models::TabResNetModel;
 use gnsm_noise::{FeatureLayout, NoiseBank, NoiseSchedule};
 use msma::Matrix;
 use rayon::prelude::*;
@@ -14,7 +14,7 @@ use crate::GnsmError;
 
 /// A trained network with what it needs to score clean rows at every noise level.
 pub(crate) struct Scorer {
-    model: ScoreModel,
+    model: TabResNetModel,
     schedule: NoiseSchedule,
     batch: usize,
 }
@@ -78,7 +78,7 @@ impl Scorer {
     /// Wrap a trained model with the schedule it was trained on; `batch` rows go through the
     /// network at a time.
     pub(crate) fn new(
-        model: ScoreModel,
+        model: TabResNetModel,
         schedule: NoiseSchedule,
         batch: usize,
     ) -> Result<Self, GnsmError> {
@@ -90,7 +90,7 @@ impl Scorer {
     }
 
     /// The network.
-    pub(crate) fn model(&self) -> &ScoreModel {
+    pub(crate) fn model(&self) -> &TabResNetModel {
         &self.model
     }
 
@@ -372,7 +372,7 @@ mod tests {
             seed: 3,
             ..Default::default()
         };
-        let model = ScoreModel::new(config, layout, &Device::Cpu).unwrap();
+        let model = TabResNetModel::new(config, layout, &Device::Cpu).unwrap();
         let schedule = ScheduleConfig::default().build().unwrap();
         Scorer::new(model, schedule, 2).unwrap()
     }

@@ -4,7 +4,7 @@
 //! `$GNSM_PYTHON`). Beside each: the loss and its gradient alone, one-pass host
 //! (`gnsm_losses::loss_and_grad`, what the CPU training step uses) against candle's per-group
 //! ops (`GnsmLoss` + autograd); and the score-norm pass (20 levels, per-group scores, squared
-//! norm per group) as the library runs it (`ScoreModel::infer_levels` +
+//! norm per group) as the library runs it (`TabResNetModel::infer_levels` +
 //! `gnsm_losses::score_transform`) against the per-level path it replaced (`infer` per level
 //! + candle's `GroupSoftmax::scores`). Rounds alternate the layouts and the two sides.
 //!
@@ -24,7 +24,7 @@ mod rows;
 mod torch;
 
 use candle_core::Device;
-use gnsm::models::{ScoreModel, TabResNetConfig};
+use gnsm::models::{TabResNetConfig, TabResNetModel};
 use gnsm::noise::{perturb_batch, FeatureLayout, NoiseRng, NoiseSchedule, Perturbation};
 use measure::{loss_ms, scoring_rows_per_s, step_ms};
 use rand::{Rng, SeedableRng};
@@ -55,7 +55,7 @@ fn main() -> anyhow::Result<()> {
         data: Vec<f32>,
         noise: Perturbation,
         output: Vec<f32>,
-        model: ScoreModel,
+        model: TabResNetModel,
         s: Samples,
     }
     let mut cases = Vec::new();
@@ -81,7 +81,7 @@ fn main() -> anyhow::Result<()> {
             depth: 4,
             ..Default::default()
         };
-        let model = ScoreModel::new(net, layout.clone(), &Device::Cpu)?;
+        let model = TabResNetModel::new(net, layout.clone(), &Device::Cpu)?;
         cases.push(Case {
             groups,
             k,

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor, Var};
 use gnsm::losses::{CategoricalObjective, GnsmLoss, GroupSoftmax, GroupStrategy, LossConfig};
-use gnsm::models::{ScoreModel, TabResNetConfig, TrainEvent, Trainer, TrainerConfig};
+use gnsm::models::{TabResNetConfig, TabResNetModel, TrainEvent, Trainer, TrainerConfig};
 use gnsm::noise::{FeatureLayout, NoiseSchedule, Perturbation};
 
 /// Median milliseconds per training step (width 256, depth 4, batch 256) over `steps`.
@@ -77,7 +77,7 @@ fn group_norms(layout: &FeatureLayout, scores: &[f32], norms: &mut Vec<f64>) {
 }
 
 /// Rows/s of the score-norm pass over `data` (20 levels): (shared, per level).
-pub fn scoring_rows_per_s(model: &ScoreModel, data: &[f32]) -> anyhow::Result<(f64, f64)> {
+pub fn scoring_rows_per_s(model: &TabResNetModel, data: &[f32]) -> anyhow::Result<(f64, f64)> {
     let layout = model.layout();
     let (w, rows) = (layout.width(), data.len() / layout.width());
     let levels: Vec<usize> = (0..20).collect();

@@ -1,7 +1,7 @@
 //! The one file envelope of the workspace: a safetensors file whose metadata holds a format
 //! name, a version, a JSON header and a SHA-256 checksum over all of them and every tensor.
 //!
-//! Networks ([`ScoreModel`](crate::ScoreModel), [`UNetModel`](crate::UNetModel)), trainer
+//! Networks ([`TabResNetModel`](crate::TabResNetModel), [`UNetModel`](crate::UNetModel)), trainer
 //! checkpoints and whole detectors (the `gnsm` crate) are written and read here, so they
 //! share one format check and one integrity check: a file whose header or weights changed
 //! by one bit since it was written is refused on load, never used. Files go through

@@ -8,7 +8,7 @@
 //! - [`UNet`] / [`UNetModel`]: a compact noise-conditioned conv UNet for (image, mask)
 //!   pairs — GroupNorm residual blocks with level conditioning, stride-2 down-sampling,
 //!   broadcast nearest up-sampling, skips, optional attention at the lowest resolution.
-//! - [`ScoreModel`]: a network with its variables, layout and seeded host-side
+//! - [`TabResNetModel`]: a network with its variables, layout and seeded host-side
 //!   initialisation (Xavier-uniform weights, zero biases), saved as safetensors.
 //! - [`Trainer`]: AdamW with serialisable moments, cosine learning rate with warm-up, global
 //!   grad-norm clipping, EMA weights, fixed-noise validation over all levels, best-weights
@@ -32,10 +32,15 @@ mod unet;
 pub use config::{Activation, TabResNetConfig};
 pub use error::ModelError;
 pub use io::{load_envelope, save_envelope, Envelope};
-pub use model::{init_vars, sorted_vars, ScoreModel, WeightsHeader, FOURIER_KEY};
+pub use model::{init_vars, sorted_vars, TabResNetModel, WeightsHeader, FOURIER_KEY};
 pub use tab_resnet::{LevelEmbedding, TabResBlock, TabResNet};
 pub use trainer::{
-    AdamW, CurvePoint, LrSchedule, NonFinitePolicy, StopReason, TrainEvent, TrainSummary, Trainer,
-    TrainerConfig,
+    AdamW, CurvePoint, LrSchedule, NonFinitePolicy, RunOptions, StopReason, TrainEvent,
+    TrainSummary, Trainer, TrainerConfig,
 };
 pub use unet::{upsample2, UNet, UNetConfig, UNetModel};
+
+/// The tab-ResNet model's name in 0.1 (it sat beside [`UNetModel`] under a name that did not
+/// say which network it is).
+#[deprecated(since = "0.2.0", note = "renamed `TabResNetModel`")]
+pub type ScoreModel = TabResNetModel;

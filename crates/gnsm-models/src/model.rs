@@ -127,18 +127,18 @@ pub struct WeightsHeader {
 ///
 /// ```
 /// use candle_core::{Device, Tensor};
-/// use gnsm_models::{ScoreModel, TabResNetConfig};
+/// use gnsm_models::{TabResNetModel, TabResNetConfig};
 /// use gnsm_noise::FeatureLayout;
 ///
 /// let layout = FeatureLayout::new(1, vec![2, 3])?;
 /// let config = TabResNetConfig { width: 16, depth: 2, embedding_size: 8, ..Default::default() };
-/// let model = ScoreModel::new(config, layout, &Device::Cpu)?;
+/// let model = TabResNetModel::new(config, layout, &Device::Cpu)?;
 /// let x = Tensor::zeros((4, 6), candle_core::DType::F32, &Device::Cpu)?;
 /// let levels = Tensor::new(&[0u32, 5, 10, 19], &Device::Cpu)?;
 /// assert_eq!(model.forward(&x, &levels)?.dims(), &[4, 6]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct ScoreModel {
+pub struct TabResNetModel {
     config: TabResNetConfig,
     layout: FeatureLayout,
     varmap: VarMap,
@@ -147,9 +147,9 @@ pub struct ScoreModel {
     device: Device,
 }
 
-impl std::fmt::Debug for ScoreModel {
+impl std::fmt::Debug for TabResNetModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ScoreModel")
+        f.debug_struct("TabResNetModel")
             .field("config", &self.config)
             .field("layout", &self.layout)
             .field("parameters", &self.num_parameters())
@@ -157,7 +157,7 @@ impl std::fmt::Debug for ScoreModel {
     }
 }
 
-impl ScoreModel {
+impl TabResNetModel {
     /// What the host kernels read of this network (`crate::cpu`).
     pub(crate) fn cpu_view(&self) -> crate::cpu::NetView<'_> {
         crate::cpu::NetView {
@@ -257,16 +257,16 @@ impl ScoreModel {
 
     /// Forward pass for inference, with no autograd graph: on a CPU f32 model the
     /// hand-written forward (a few buffers per call instead of one per op, the same numbers
-    /// up to float rounding), elsewhere [`ScoreModel::forward`]. Use [`ScoreModel::forward`]
+    /// up to float rounding), elsewhere [`TabResNetModel::forward`]. Use [`TabResNetModel::forward`]
     /// when gradients must flow through the output.
     ///
     /// ```
     /// use candle_core::{Device, Tensor};
-    /// use gnsm_models::{ScoreModel, TabResNetConfig};
+    /// use gnsm_models::{TabResNetModel, TabResNetConfig};
     /// use gnsm_noise::FeatureLayout;
     /// let layout = FeatureLayout::categorical(vec![3, 2])?;
     /// let config = TabResNetConfig { width: 16, depth: 1, embedding_size: 8, ..Default::default() };
-    /// let model = ScoreModel::new(config, layout, &Device::Cpu)?;
+    /// let model = TabResNetModel::new(config, layout, &Device::Cpu)?;
     /// let x = Tensor::zeros((4, 5), candle_core::DType::F32, &Device::Cpu)?;
     /// let levels = Tensor::new(&[0u32, 1, 2, 3], &Device::Cpu)?;
     /// let fast = model.infer(&x, &levels)?;
@@ -277,7 +277,7 @@ impl ScoreModel {
     /// ```
     ///
     /// # Errors
-    /// As [`ScoreModel::forward`].
+    /// As [`TabResNetModel::forward`].
     pub fn infer(&self, x: &Tensor, levels: &Tensor) -> Result<Tensor, ModelError> {
         self.check_input(x)?;
         if x.device().is_cpu() && x.dtype() == DType::F32 {
@@ -311,16 +311,16 @@ impl ScoreModel {
     /// the input projection and the first block up to its FiLM — the work that does not
     /// depend on the level — run once per row instead of once per level, in tiles of 1,024
     /// rows (every level of a tile before the next tile), with outputs bit-identical to
-    /// [`ScoreModel::infer`] of the rows at each level; elsewhere it is [`ScoreModel::infer`]
+    /// [`TabResNetModel::infer`] of the rows at each level; elsewhere it is [`TabResNetModel::infer`]
     /// once per level over all the rows.
     ///
     /// ```
     /// use candle_core::{Device, Tensor};
-    /// use gnsm_models::{ScoreModel, TabResNetConfig};
+    /// use gnsm_models::{TabResNetModel, TabResNetConfig};
     /// use gnsm_noise::FeatureLayout;
     /// let layout = FeatureLayout::categorical(vec![3, 2])?;
     /// let config = TabResNetConfig { width: 16, depth: 2, embedding_size: 8, ..Default::default() };
-    /// let model = ScoreModel::new(config, layout, &Device::Cpu)?;
+    /// let model = TabResNetModel::new(config, layout, &Device::Cpu)?;
     /// let x: Vec<f32> = (0..4 * 5).map(|i| (i % 3) as f32 - 1.0).collect();
     /// let mut at_level_7 = vec![0f32; 4 * 5];
     /// model.infer_levels(&x, &[0, 7], |j, first, out| {
@@ -368,7 +368,7 @@ impl ScoreModel {
     /// Forward pass with dropout masks (one per block; see [`TabResNet::forward_with_masks`]).
     ///
     /// # Errors
-    /// As [`ScoreModel::forward`].
+    /// As [`TabResNetModel::forward`].
     pub fn forward_with_masks(
         &self,
         x: &Tensor,
@@ -457,7 +457,7 @@ impl ScoreModel {
         )
     }
 
-    /// Load a model written by [`ScoreModel::save`] onto `device`.
+    /// Load a model written by [`TabResNetModel::save`] onto `device`.
     ///
     /// # Errors
     /// [`ModelError::Checkpoint`] for a file that is not a gnsm model, from a newer format,
@@ -468,7 +468,7 @@ impl ScoreModel {
         Self::from_tensors(file.header, &file.tensors, "", path.as_ref(), device)
     }
 
-    /// Rebuild a model from its header and named tensors (those of [`ScoreModel::tensors`],
+    /// Rebuild a model from its header and named tensors (those of [`TabResNetModel::tensors`],
     /// each key preceded by `prefix`), e.g. out of a larger artifact file. `path` names the
     /// source in errors.
     ///

@@ -392,7 +392,7 @@ impl std::fmt::Debug for UNetModel {
 }
 
 impl UNetModel {
-    /// Build and initialise from `config.seed` (host RNG, as [`crate::ScoreModel::new`]).
+    /// Build and initialise from `config.seed` (host RNG, as [`crate::TabResNetModel::new`]).
     ///
     /// # Errors
     /// [`ModelError::InvalidConfig`] or a candle error.

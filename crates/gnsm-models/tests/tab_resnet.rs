@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor};
 use gnsm_losses::{GroupSoftmax, GroupStrategy};
-use gnsm_models::{ModelError, ScoreModel, TabResNetConfig, FOURIER_KEY};
+use gnsm_models::{ModelError, TabResNetConfig, TabResNetModel, FOURIER_KEY};
 use gnsm_noise::FeatureLayout;
 
 fn small(width: usize, depth: usize) -> TabResNetConfig {
@@ -28,7 +28,7 @@ fn input(rows: usize, width: usize, salt: f32) -> Tensor {
 #[test]
 fn every_variable_gets_a_gradient() {
     let layout = FeatureLayout::new(2, vec![3, 4]).unwrap();
-    let model = ScoreModel::new(small(16, 3), layout, &Device::Cpu).unwrap();
+    let model = TabResNetModel::new(small(16, 3), layout, &Device::Cpu).unwrap();
     let x = input(5, 9, 0.0);
     let levels = Tensor::new(&[0u32, 3, 7, 12, 19], &Device::Cpu).unwrap();
     let out = model.forward(&x, &levels).unwrap();
@@ -62,7 +62,7 @@ fn every_variable_gets_a_gradient() {
 fn shapes_for_odd_sizes_and_group_scores_sum_to_zero() {
     for (cont, groups, rows) in [(0, vec![2], 1), (3, vec![5, 2, 7], 13), (1, vec![], 3)] {
         let layout = FeatureLayout::new(cont, groups.clone()).unwrap();
-        let model = ScoreModel::new(small(7, 2), layout.clone(), &Device::Cpu).unwrap();
+        let model = TabResNetModel::new(small(7, 2), layout.clone(), &Device::Cpu).unwrap();
         let x = input(rows, layout.width(), 1.0);
         let levels = Tensor::from_vec(
             (0..rows as u32).map(|i| i % 20).collect::<Vec<_>>(),
@@ -82,7 +82,7 @@ fn shapes_for_odd_sizes_and_group_scores_sum_to_zero() {
             }
         }
     }
-    let model = ScoreModel::new(
+    let model = TabResNetModel::new(
         small(8, 1),
         FeatureLayout::categorical(vec![2, 2]).unwrap(),
         &Device::Cpu,
@@ -98,7 +98,7 @@ fn shapes_for_odd_sizes_and_group_scores_sum_to_zero() {
 
 // ---- an independent naive forward pass in f64 -------------------------------------------
 
-fn weights(model: &ScoreModel) -> HashMap<String, Vec<f64>> {
+fn weights(model: &TabResNetModel) -> HashMap<String, Vec<f64>> {
     model
         .tensors()
         .into_iter()
@@ -128,7 +128,7 @@ fn layer_norm(w: &HashMap<String, Vec<f64>>, name: &str, x: &[f64]) -> Vec<f64> 
         .collect()
 }
 
-fn naive_forward(model: &ScoreModel, x: &[f64], level: f64) -> Vec<f64> {
+fn naive_forward(model: &TabResNetModel, x: &[f64], level: f64) -> Vec<f64> {
     let w = weights(model);
     let c = model.config();
     let silu = |v: f64| v / (1.0 + (-v).exp());
@@ -177,7 +177,7 @@ fn naive_forward(model: &ScoreModel, x: &[f64], level: f64) -> Vec<f64> {
 #[test]
 fn forward_matches_a_naive_implementation() {
     let layout = FeatureLayout::new(2, vec![3, 5]).unwrap();
-    let model = ScoreModel::new(small(24, 3), layout, &Device::Cpu).unwrap();
+    let model = TabResNetModel::new(small(24, 3), layout, &Device::Cpu).unwrap();
     let x = input(4, 10, 0.5);
     let levels = [0u32, 4, 11, 19];
     let out: Vec<Vec<f32>> = model
@@ -201,12 +201,12 @@ fn forward_matches_a_naive_implementation() {
 #[test]
 fn save_load_round_trip_and_bad_files() {
     let layout = FeatureLayout::new(1, vec![2, 3]).unwrap();
-    let model = ScoreModel::new(small(12, 2), layout, &Device::Cpu).unwrap();
+    let model = TabResNetModel::new(small(12, 2), layout, &Device::Cpu).unwrap();
     let dir = std::env::temp_dir().join(format!("gnsm-models-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("model.safetensors");
     model.save(&path).unwrap();
-    let back = ScoreModel::load(&path, &Device::Cpu).unwrap();
+    let back = TabResNetModel::load(&path, &Device::Cpu).unwrap();
     let x = input(3, 6, 2.0);
     let levels = Tensor::new(&[1u32, 2, 3], &Device::Cpu).unwrap();
     let a: Vec<Vec<f32>> = model.forward(&x, &levels).unwrap().to_vec2().unwrap();
@@ -214,7 +214,7 @@ fn save_load_round_trip_and_bad_files() {
     assert_eq!(a, b);
     assert_eq!(back.config(), model.config());
     // Same seed, same weights; another seed, other weights.
-    let again = ScoreModel::new(small(12, 2), model.layout().clone(), &Device::Cpu).unwrap();
+    let again = TabResNetModel::new(small(12, 2), model.layout().clone(), &Device::Cpu).unwrap();
     assert_eq!(
         again
             .forward(&x, &levels)
@@ -227,7 +227,7 @@ fn save_load_round_trip_and_bad_files() {
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() / 3]).unwrap();
     assert!(matches!(
-        ScoreModel::load(&path, &Device::Cpu),
+        TabResNetModel::load(&path, &Device::Cpu),
         Err(ModelError::Checkpoint { .. })
     ));
     let plain = dir.join("plain.safetensors");
@@ -239,7 +239,7 @@ fn save_load_round_trip_and_bad_files() {
         &plain,
     )
     .unwrap();
-    let err = ScoreModel::load(&plain, &Device::Cpu).unwrap_err();
+    let err = TabResNetModel::load(&plain, &Device::Cpu).unwrap_err();
     assert!(
         err.to_string().contains("not a gnsm-tab-resnet file"),
         "{err}"
@@ -250,7 +250,7 @@ fn save_load_round_trip_and_bad_files() {
 #[test]
 fn inference_of_a_row_does_not_depend_on_the_rows_beside_it() {
     let layout = FeatureLayout::new(2, vec![3, 4, 5]).unwrap();
-    let model = ScoreModel::new(small(64, 2), layout, &Device::Cpu).unwrap();
+    let model = TabResNetModel::new(small(64, 2), layout, &Device::Cpu).unwrap();
     let rows = 2100;
     let x = input(rows, 14, 0.5);
     let level_ids: Vec<u32> = (0..rows as u32).map(|i| (i * 7) % 20).collect();
@@ -299,7 +299,7 @@ fn inference_at_several_levels_equals_inference_at_each() {
     let host = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
     let levels = [19usize, 0, 7, 0];
     for depth in [1, 3] {
-        let model = ScoreModel::new(small(32, depth), layout.clone(), &Device::Cpu).unwrap();
+        let model = TabResNetModel::new(small(32, depth), layout.clone(), &Device::Cpu).unwrap();
         let mut shared = vec![vec![0f32; rows * 14]; levels.len()];
         let mut calls = Vec::new();
         model
@@ -324,7 +324,7 @@ fn inference_at_several_levels_equals_inference_at_each() {
             );
         }
     }
-    let model = ScoreModel::new(small(32, 1), layout, &Device::Cpu).unwrap();
+    let model = TabResNetModel::new(small(32, 1), layout, &Device::Cpu).unwrap();
     let err = model
         .infer_levels(&host[..13], &[0], |_, _, _| {})
         .unwrap_err();

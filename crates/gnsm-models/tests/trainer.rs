@@ -3,7 +3,7 @@
 
 use candle_core::Device;
 use gnsm_models::{
-    ModelError, NonFinitePolicy, TabResNetConfig, TrainEvent, Trainer, TrainerConfig,
+    ModelError, NonFinitePolicy, RunOptions, TabResNetConfig, TrainEvent, Trainer, TrainerConfig,
 };
 use gnsm_noise::{FeatureLayout, NoiseRng, LOG_ONE_HOT_COLD};
 use rand::{Rng, SeedableRng};
@@ -91,11 +91,15 @@ fn resume_continues_bit_for_bit() {
     let checkpoint = dir.join("run.safetensors");
     let config = TrainerConfig {
         eval_every: 500,
-        checkpoint: Some(checkpoint.clone()),
         ..quiet(total)
     };
     // Stop half-way (the cosine schedule still spans the whole budget), then resume.
     let mut first = Trainer::new(net(), layout, config, &Device::Cpu).unwrap();
+    let run = RunOptions {
+        checkpoint: Some(checkpoint.clone()),
+        log_csv: Some(dir.join("loss.csv")),
+    };
+    first.set_run_options(run.clone());
     let _ = first
         .fit_until(total / 2, &train, &val, &mut |_| {})
         .unwrap();
@@ -103,6 +107,13 @@ fn resume_continues_bit_for_bit() {
 
     let mut resumed = Trainer::resume(&checkpoint, &Device::Cpu).unwrap();
     assert_eq!(resumed.step(), total / 2);
+    // The run options come back with the state; the saved settings do not carry them.
+    assert_eq!(resumed.run_options(), &run);
+    let saved = serde_json::to_string(resumed.config()).unwrap();
+    assert!(
+        !saved.contains("checkpoint") && !saved.contains("log_csv"),
+        "{saved}"
+    );
     let second = resumed.fit(&train, &val, &mut |_| {}).unwrap();
     assert_eq!(second.steps, total);
 
@@ -122,7 +133,9 @@ fn resume_continues_bit_for_bit() {
     assert_eq!(full.best_val_loss.to_bits(), second.best_val_loss.to_bits());
     assert_eq!(full.curve, second.curve);
     // The best weights beside the checkpoint load as a model.
-    assert!(gnsm_models::ScoreModel::load(Trainer::best_path(&checkpoint), &Device::Cpu).is_ok());
+    assert!(
+        gnsm_models::TabResNetModel::load(Trainer::best_path(&checkpoint), &Device::Cpu).is_ok()
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -162,10 +175,13 @@ fn early_stopping_logs_and_bad_settings() {
         eval_every: 20,
         patience: Some(1),
         min_delta: 1e-3,
-        log_csv: Some(log.clone()),
         ..quiet(5000)
     };
     let mut trainer = Trainer::new(net(), layout.clone(), config, &Device::Cpu).unwrap();
+    trainer.set_run_options(RunOptions {
+        log_csv: Some(log.clone()),
+        ..Default::default()
+    });
     let summary = trainer.fit(&train, &val, &mut |_| {}).unwrap();
     assert_eq!(summary.stopped_by, gnsm_models::StopReason::EarlyStopping);
     assert!(summary.steps < 5000);
@@ -291,10 +307,14 @@ fn training_summaries_keep_their_saved_form() {
     assert_eq!(StopReason::EarlyStopping.to_string(), "early stopping");
 }
 
-/// Model files written when the trainer drew its own progress bar carry `"progress"`; it is
-/// a run option, not part of the configuration any more, and such files still read.
+/// Model files written when the trainer drew its own progress bar carry `"progress"`, and
+/// those written before run options left the configuration carry `"checkpoint"` and
+/// `"log_csv"`; they are not part of the configuration any more, and such files still read.
 #[test]
-fn saved_configs_with_the_old_progress_key_still_read() {
-    let config: TrainerConfig = serde_json::from_str(r#"{"steps": 7, "progress": true}"#).unwrap();
+fn saved_configs_with_old_run_option_keys_still_read() {
+    let config: TrainerConfig = serde_json::from_str(
+        r#"{"steps": 7, "progress": true, "checkpoint": "run.safetensors", "log_csv": null}"#,
+    )
+    .unwrap();
     assert_eq!(config.steps, 7);
 }

@@ -8,7 +8,7 @@
 //! - [`step`]: the allocation-free training step ([`CpuStep`]), checked against autograd;
 //! - `infer`: the inference forward.
 //!
-//! Nothing here depends on the model type: `ScoreModel` hands over a [`NetView`].
+//! Nothing here depends on the model type: `TabResNetModel` hands over a [`NetView`].
 
 mod infer;
 pub(crate) mod inplace;

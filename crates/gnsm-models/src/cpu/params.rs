@@ -75,7 +75,7 @@ impl NetIdx {
 }
 
 /// What the host kernels need of a tab-ResNet: its configuration, input width, variables
-/// (sorted by name) and Fourier frequencies. Built by `ScoreModel::cpu_view`, so that this
+/// (sorted by name) and Fourier frequencies. Built by `TabResNetModel::cpu_view`, so that this
 /// folder does not depend on the model type.
 pub(crate) struct NetView<'a> {
     /// The network's settings.

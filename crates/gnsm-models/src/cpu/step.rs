@@ -458,7 +458,7 @@ pub(crate) fn grads_as_tensors(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ScoreModel, TabResNetConfig};
+    use crate::{TabResNetConfig, TabResNetModel};
     use candle_core::{Device, Tensor};
     use gnsm_noise::FeatureLayout;
 
@@ -475,7 +475,7 @@ mod tests {
                 activation,
                 ..Default::default()
             };
-            let model = ScoreModel::new(config, layout, &Device::Cpu).unwrap();
+            let model = TabResNetModel::new(config, layout, &Device::Cpu).unwrap();
             // Non-trivial norm gains and biases (init sets them to 1 and 0).
             let mut rng = 7u64;
             let mut next = move || {

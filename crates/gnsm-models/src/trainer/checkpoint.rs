@@ -10,7 +10,7 @@ impl Trainer {
 
     /// Write the full training state (weights, EMA and best weights, AdamW moments, step,
     /// RNG state, batch order, counters, configs and layout) to `path`, atomically; the
-    /// best EMA weights also go to [`Trainer::best_path`] as a loadable [`ScoreModel`].
+    /// best EMA weights also go to [`Trainer::best_path`] as a loadable [`TabResNetModel`].
     ///
     /// # Errors
     /// [`ModelError::Io`] or [`ModelError::Checkpoint`].
@@ -35,6 +35,7 @@ impl Trainer {
             model: self.model.header(),
             config: self.config.clone(),
             adam_steps: self.optimizer.steps_taken(),
+            run: Some(self.run.clone()),
             progress: Progress {
                 seconds,
                 ..self.progress.clone()
@@ -51,7 +52,9 @@ impl Trainer {
     }
 
     /// Continue a run from a checkpoint written by [`Trainer::save_checkpoint`], exactly:
-    /// training on from here gives the same weights as a run that never stopped.
+    /// training on from here gives the same weights as a run that never stopped. The run
+    /// options come back too (it checkpoints and logs where the first run did);
+    /// [`Trainer::set_run_options`] changes them.
     ///
     /// # Errors
     /// [`ModelError::Checkpoint`] for a file that is not a gnsm checkpoint, from a newer
@@ -66,11 +69,12 @@ impl Trainer {
         )?;
         let (state, tensors) = (file.header, file.tensors);
         let model =
-            ScoreModel::from_tensors(state.model.clone(), &tensors, "param/", path, device)?;
+            TabResNetModel::from_tensors(state.model.clone(), &tensors, "param/", path, device)?;
         let mut trainer = Self::with_model(model, state.config.clone())?;
-        let ema = ScoreModel::from_tensors(state.model.clone(), &tensors, "ema/", path, device)?;
+        let ema =
+            TabResNetModel::from_tensors(state.model.clone(), &tensors, "ema/", path, device)?;
         trainer.ema.copy_from(&ema)?;
-        let best = ScoreModel::from_tensors(state.model, &tensors, "best/", path, device)?;
+        let best = TabResNetModel::from_tensors(state.model, &tensors, "best/", path, device)?;
         trainer.best.copy_from(&best)?;
         trainer
             .optimizer
@@ -83,6 +87,12 @@ impl Trainer {
             })?
             .to_vec1::<u32>()?;
         trainer.progress = state.progress;
+        // A checkpoint from before run options were saved apart was written by a run that
+        // checkpointed to it.
+        trainer.run = state.run.unwrap_or_else(|| RunOptions {
+            checkpoint: Some(path.to_path_buf()),
+            log_csv: None,
+        });
         Ok(trainer)
     }
 }

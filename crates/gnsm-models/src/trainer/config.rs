@@ -59,6 +59,27 @@ pub enum NonFinitePolicy {
     SkipBatch,
 }
 
+/// Where a run writes besides the model: kept out of [`TrainerConfig`] (and so out of every
+/// saved model file), set with [`Trainer::set_run_options`](crate::Trainer::set_run_options)
+/// and carried by checkpoints so that a resumed run writes where the first one did.
+///
+/// ```
+/// use std::path::PathBuf;
+/// use gnsm_models::RunOptions;
+/// let run = RunOptions { checkpoint: Some(PathBuf::from("run.safetensors")), ..Default::default() };
+/// assert!(run.log_csv.is_none());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RunOptions {
+    /// Write the full training state here (atomically) at every validation, for
+    /// [`Trainer::resume`](crate::Trainer::resume); the best EMA weights go beside it with
+    /// the extension `best.safetensors`.
+    pub checkpoint: Option<PathBuf>,
+    /// Append the loss curve (step, train loss, validation loss, lr, seconds) as CSV.
+    pub log_csv: Option<PathBuf>,
+}
+
 /// Settings of the [`Trainer`](crate::Trainer). Defaults follow the reference where it
 /// applies (AdamW, weight decay 1e-4, lr 1e-3 with cosine decay to 1e-5, global grad-norm
 /// clip 1, EMA 0.999), with a CPU-sized step budget and batch.
@@ -107,11 +128,6 @@ pub struct TrainerConfig {
     pub loss: LossConfig,
     /// The noise levels.
     pub noise: ScheduleConfig,
-    /// Write the full training state here (atomically) at every validation, for `resume`;
-    /// the best EMA weights go beside it with the extension `best.safetensors`.
-    pub checkpoint: Option<PathBuf>,
-    /// Append the loss curve (step, train loss, validation loss, lr, seconds) as CSV.
-    pub log_csv: Option<PathBuf>,
     /// Train a CPU f32 model without dropout with the hand-written, allocation-free
     /// forward/backward (same numbers as candle's autograd up to float rounding, several
     /// times faster at large widths); `false` uses candle's autograd throughout.
@@ -142,8 +158,6 @@ impl Default for TrainerConfig {
             non_finite: NonFinitePolicy::Stop,
             loss: LossConfig::default(),
             noise: ScheduleConfig::default(),
-            checkpoint: None,
-            log_csv: None,
             fused_cpu_step: true,
         }
     }

@@ -22,11 +22,11 @@ use serde::{Deserialize, Serialize};
 pub use adamw::AdamW;
 
 use crate::cpu::CpuStep;
-pub use config::{LrSchedule, NonFinitePolicy, TrainerConfig};
+pub use config::{LrSchedule, NonFinitePolicy, RunOptions, TrainerConfig};
 pub use events::{CurvePoint, StopReason, TrainEvent, TrainSummary};
 
 use crate::model::WeightsHeader;
-use crate::{ModelError, ScoreModel, TabResNetConfig};
+use crate::{ModelError, TabResNetConfig, TabResNetModel};
 
 const CHECKPOINT_FORMAT: &str = "gnsm-checkpoint";
 /// Version 2: the checksummed envelope.
@@ -62,9 +62,12 @@ struct TrainState {
     config: TrainerConfig,
     adam_steps: usize,
     progress: Progress,
+    /// Absent in checkpoints written before run options left the configuration.
+    #[serde(default)]
+    run: Option<RunOptions>,
 }
 
-/// Trains a [`ScoreModel`] with GNSM noise and loss.
+/// Trains a [`TabResNetModel`] with GNSM noise and loss.
 ///
 /// ```
 /// use candle_core::Device;
@@ -86,9 +89,10 @@ struct TrainState {
 /// ```
 pub struct Trainer {
     config: TrainerConfig,
-    model: ScoreModel,
-    ema: ScoreModel,
-    best: ScoreModel,
+    run: RunOptions,
+    model: TabResNetModel,
+    ema: TabResNetModel,
+    best: TabResNetModel,
     optimizer: AdamW,
     loss: GnsmLoss,
     schedule: NoiseSchedule,
@@ -120,7 +124,7 @@ impl Trainer {
         device: &Device,
     ) -> Result<Self, ModelError> {
         config.validate()?;
-        let model = ScoreModel::new(network, layout, device)?;
+        let model = TabResNetModel::new(network, layout, device)?;
         Self::with_model(model, config)
     }
 
@@ -128,7 +132,7 @@ impl Trainer {
     ///
     /// # Errors
     /// As [`Trainer::new`].
-    pub fn with_model(model: ScoreModel, config: TrainerConfig) -> Result<Self, ModelError> {
+    pub fn with_model(model: TabResNetModel, config: TrainerConfig) -> Result<Self, ModelError> {
         config.validate()?;
         let schedule = config.noise.build()?;
         let loss = GnsmLoss::new(model.layout(), config.loss, model.device())?;
@@ -156,6 +160,7 @@ impl Trainer {
                 curve: Vec::new(),
             },
             config,
+            run: RunOptions::default(),
             model,
             ema,
             best,
@@ -168,17 +173,17 @@ impl Trainer {
     }
 
     /// The model being trained (raw weights).
-    pub fn model(&self) -> &ScoreModel {
+    pub fn model(&self) -> &TabResNetModel {
         &self.model
     }
 
     /// The EMA weights.
-    pub fn ema(&self) -> &ScoreModel {
+    pub fn ema(&self) -> &TabResNetModel {
         &self.ema
     }
 
     /// The EMA weights of the best validation so far (what scoring should use).
-    pub fn best(&self) -> &ScoreModel {
+    pub fn best(&self) -> &TabResNetModel {
         &self.best
     }
 
@@ -196,6 +201,17 @@ impl Trainer {
     /// a resume.
     pub fn config_mut(&mut self) -> &mut TrainerConfig {
         &mut self.config
+    }
+
+    /// Where the run writes besides the model (checkpoint, CSV log).
+    pub fn run_options(&self) -> &RunOptions {
+        &self.run
+    }
+
+    /// Set where the run writes besides the model; takes effect at the next validation
+    /// (the CSV log at the next `fit` call).
+    pub fn set_run_options(&mut self, run: RunOptions) {
+        self.run = run;
     }
 
     fn next_batch(&mut self, rows: usize, batch: usize, out: &mut Vec<usize>) {
@@ -383,7 +399,7 @@ impl Trainer {
                 } else {
                     self.progress.evals_since_best += 1;
                 }
-                if let Some(path) = self.config.checkpoint.clone() {
+                if let Some(path) = self.run.checkpoint.clone() {
                     self.save_checkpoint(&path, elapsed)?;
                     checkpointed_at = Some(self.progress.step);
                     on_event(&TrainEvent::Checkpoint { path });
@@ -410,7 +426,7 @@ impl Trainer {
                 break;
             }
         }
-        if let Some(path) = self.config.checkpoint.clone() {
+        if let Some(path) = self.run.checkpoint.clone() {
             if checkpointed_at != Some(self.progress.step) && self.progress.step > 0 {
                 self.save_checkpoint(&path, self.progress.seconds + start.elapsed().as_secs_f64())?;
                 on_event(&TrainEvent::Checkpoint { path });
@@ -433,7 +449,7 @@ impl Trainer {
     }
 
     fn open_log(&self) -> Result<Option<std::fs::File>, ModelError> {
-        let Some(path) = &self.config.log_csv else {
+        let Some(path) = &self.run.log_csv else {
             return Ok(None);
         };
         let io = |source| ModelError::Io {

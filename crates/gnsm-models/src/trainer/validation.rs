@@ -13,7 +13,7 @@ impl Trainer {
     /// As [`Trainer::fit`].
     pub fn validation_loss<'a>(
         &self,
-        model: &ScoreModel,
+        model: &TabResNetModel,
         val: impl Into<Rows<'a>>,
     ) -> Result<f64, ModelError> {
         let val = val.into();
@@ -104,7 +104,7 @@ impl Trainer {
             self.progress.best_step = self.progress.step;
             self.best.copy_from(&self.ema)?;
         }
-        if let (Some(file), Some(path)) = (log.as_mut(), &self.config.log_csv) {
+        if let (Some(file), Some(path)) = (log.as_mut(), &self.run.log_csv) {
             writeln!(
                 file,
                 "{},{train_loss},{val_loss},{lr},{elapsed:.3}",
@@ -146,7 +146,7 @@ mod tests {
             ..Default::default()
         };
         let trainer = Trainer::new(net.clone(), layout.clone(), config, &Device::Cpu).unwrap();
-        let model = ScoreModel::new(net, layout.clone(), &Device::Cpu).unwrap();
+        let model = TabResNetModel::new(net, layout.clone(), &Device::Cpu).unwrap();
         let c = gnsm_noise::LOG_ONE_HOT_COLD;
         let row = |i: usize| -> Vec<f32> {
             let mut r = vec![(i as f32 * 0.7).sin(), (i as f32 * 0.3).cos()];
