@@ -5,16 +5,20 @@
 //!
 //! - [`image`]: (image, label mask) pairs from the common folder layout or Pascal VOC,
 //!   resizing, and PNG writers;
-//! - [`Segmenter`]: a small conv segmentation network whose predictions are the masks to
-//!   score, with its mean predictive entropy as the free baseline;
+//! - [`Segmenter`]: a UNet-style segmentation network whose predictions are the masks to
+//!   score, with its mean predictive entropy and max-softmax confidence as the free
+//!   baselines ([`Prediction`]);
+//! - [`Shift`]: seeded image corruptions (dark, blurred, noisy, cropped frames) for a
+//!   shifted test condition;
 //! - [`MaskScorer`]: the conditional UNet score model of masks given images (gnsm-models'
 //!   [`UNetModel`](gnsm_models::UNetModel)), trained with the KL objective;
 //!   [`MaskScorer::score_norms`] is the embedding for [`msma::Msma`];
-//! - [`metrics`]: how wrong a prediction is (Dice, mean surface distance, 95th-percentile
-//!   Hausdorff distance) and how well a score tracks it (Pearson, Spearman);
+//! - [`metrics`]: how wrong a prediction is (Dice, per-class IoU, mean surface distance,
+//!   95th-percentile Hausdorff distance) and how well a score tracks it (Pearson over the
+//!   most anomalous, Spearman);
 //! - [`fill_void`] for ground truths with ignored pixels.
 //!
-//! The example `examples/segmentation.rs` of the workspace composes them on CamVid.
+//! The example `examples/segmentation/` of the workspace composes them on CamVid.
 //!
 //! ```
 //! use gnsm_segmentation::metrics::{dice, spearman};
@@ -31,10 +35,12 @@ mod mask;
 pub mod metrics;
 mod scorer;
 mod segmenter;
+mod shift;
 
 pub use batch::LoopConfig;
 pub use error::SegmentationError;
 pub use image::{SegmentationLayout, SegmentationPair};
 pub use mask::fill_void;
 pub use scorer::{MaskScoreConfig, MaskScorer};
-pub use segmenter::{Segmenter, SegmenterConfig};
+pub use segmenter::{Prediction, Segmenter, SegmenterConfig};
+pub use shift::{shift_all, Shift};

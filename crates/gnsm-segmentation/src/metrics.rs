@@ -1,6 +1,6 @@
 //! How wrong a predicted segmentation is, and how well an anomaly score tracks it: Dice,
-//! mean symmetric surface distance, 95th-percentile Hausdorff distance, Pearson and Spearman
-//! correlation.
+//! per-class IoU over a set, mean symmetric surface distance, 95th-percentile Hausdorff
+//! distance, Pearson (also over the most anomalous entries) and Spearman correlation.
 //!
 //! Masks are row-major class indices; pixels whose *ground truth* is `void` are ignored in
 //! both masks. Surface pixels follow MedPy: the pixels of a class that have a 4-neighbour
@@ -322,6 +322,96 @@ pub fn ranks(x: &[f64]) -> Vec<f64> {
 /// ```
 pub fn spearman(x: &[f64], y: &[f64]) -> f64 {
     pearson(&ranks(x), &ranks(y))
+}
+
+/// Pearson's r between `score` and `metric` over the `top` entries of highest score: the
+/// paper's statistic for the most anomalous pairs. Ties in score keep input order.
+///
+/// ```
+/// use gnsm_segmentation::metrics::top_pearson;
+/// // Among the two highest scores (9 and 7) the metric falls as the score rises.
+/// let r = top_pearson(&[1.0, 9.0, 7.0, 2.0], &[5.0, 0.1, 0.3, 5.0], 2);
+/// assert!((r + 1.0).abs() < 1e-12);
+/// ```
+pub fn top_pearson(score: &[f64], metric: &[f64], top: usize) -> f64 {
+    let n = score.len().min(metric.len());
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| score[b].total_cmp(&score[a]));
+    order.truncate(top);
+    let x: Vec<f64> = order.iter().map(|&i| score[i]).collect();
+    let y: Vec<f64> = order.iter().map(|&i| metric[i]).collect();
+    pearson(&x, &y)
+}
+
+/// Pixel counts per class over a set of predictions, for the intersection over union of
+/// each class over the whole set (pixels whose truth is `void` ignored).
+///
+/// ```
+/// use gnsm_segmentation::metrics::ClassOverlap;
+/// let mut overlap = ClassOverlap::new(3);
+/// overlap.add(&[0, 1, 1, 0], &[0, 1, 0, 255], 255)?;
+/// // class 0: 1 shared of 2 in either; class 1: 1 of 2; class 2 never seen.
+/// assert_eq!(overlap.iou(), vec![Some(0.5), Some(0.5), None]);
+/// # Ok::<(), gnsm_segmentation::SegmentationError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassOverlap {
+    intersection: Vec<u64>,
+    union: Vec<u64>,
+}
+
+impl ClassOverlap {
+    /// No pixels yet, for classes `0..classes`.
+    pub fn new(classes: usize) -> Self {
+        Self {
+            intersection: vec![0; classes],
+            union: vec![0; classes],
+        }
+    }
+
+    /// Count one prediction against its truth (same length).
+    ///
+    /// # Errors
+    /// [`SegmentationError::Shape`] when the masks differ in length.
+    pub fn add(&mut self, pred: &[u8], truth: &[u8], void: u8) -> Result<(), SegmentationError> {
+        check_masks(pred, truth, 1, truth.len())?;
+        let k = self.union.len();
+        for (&p, &t) in pred.iter().zip(truth) {
+            if t == void {
+                continue;
+            }
+            let (p, t) = (usize::from(p), usize::from(t));
+            if p == t {
+                if p < k {
+                    self.intersection[p] += 1;
+                    self.union[p] += 1;
+                }
+            } else {
+                if p < k {
+                    self.union[p] += 1;
+                }
+                if t < k {
+                    self.union[t] += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// IoU per class; `None` for a class in neither predictions nor truths.
+    pub fn iou(&self) -> Vec<Option<f64>> {
+        self.intersection
+            .iter()
+            .zip(&self.union)
+            .map(|(&i, &u)| (u > 0).then(|| i as f64 / u as f64))
+            .collect()
+    }
+
+    /// Mean IoU over the classes seen.
+    pub fn mean_iou(&self) -> f64 {
+        let seen: Vec<f64> = self.iou().into_iter().flatten().collect();
+        seen.iter().sum::<f64>() / seen.len().max(1) as f64
+    }
 }
 
 #[cfg(test)]

@@ -1,13 +1,16 @@
-//! A small conv segmentation network: the predictions (at several training stages) whose
-//! quality the case study scores, with its mean predictive entropy as the free baseline.
+//! A conv encoder–decoder segmentation network: the segmenter whose predictions the case
+//! study scores, with its mean predictive entropy and mean max-softmax confidence as the
+//! free baselines.
 
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{Conv2d, Conv2dConfig, Module, VarBuilder, VarMap};
-use gnsm_models::{init_vars, load_envelope, save_envelope, sorted_vars, upsample2, AdamW};
+use gnsm_models::{
+    init_vars, load_envelope, save_envelope, sorted_vars, upsample2, AdamW, LrSchedule,
+};
 use gnsm_noise::NoiseRng;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::batch::{next_batch, stack_images};
@@ -16,6 +19,9 @@ use crate::{LoopConfig, SegmentationError, SegmentationPair};
 /// Format name and version of a saved [`Segmenter`].
 const FORMAT: &str = "gnsm-segmenter";
 const VERSION: u32 = 1;
+
+/// The segmenter's learning rate: cosine from the base rate to this floor over the steps.
+const COSINE: LrSchedule = LrSchedule::Cosine { min_lr: 1e-5 };
 
 /// Per-pixel log-softmax over the class axis of (B, K, H, W) logits, from plain ops (the
 /// shift is detached: it only guards exp).
@@ -26,14 +32,22 @@ fn log_softmax_classes(logits: &Tensor) -> candle_core::Result<Tensor> {
     shifted.broadcast_sub(&lse)
 }
 
+/// Files written before the depth was a setting hold the one-level network.
+fn one_level() -> usize {
+    1
+}
+
 /// Settings of a [`Segmenter`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SegmenterConfig {
     /// Classes predicted (void excluded).
     pub classes: usize,
-    /// Channels at full resolution (twice that at half resolution).
+    /// Channels at full resolution (doubled at every down-sampling).
     pub channels: usize,
+    /// Down-samplings (stride-2 convs); image sides must be multiples of `2^depth`.
+    #[serde(default = "one_level")]
+    pub depth: usize,
     /// Seed of the initial weights.
     pub seed: u64,
 }
@@ -42,20 +56,36 @@ impl Default for SegmenterConfig {
     fn default() -> Self {
         Self {
             classes: 11,
-            channels: 16,
+            channels: 32,
+            depth: 3,
             seed: 0,
         }
     }
 }
 
-/// A small encoder–decoder segmentation network: two 3×3 convs, a stride-2 conv and
-/// another at half resolution, nearest up-sampling, a skip, a 3×3 and a 1×1 conv to class
-/// logits. Small on purpose: its early checkpoints are poor and its late ones decent, which
-/// is the spread of prediction quality the case study needs.
+/// One prediction of a [`Segmenter`]: the mask and the segmenter's own confidence in it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    /// Argmax class per pixel, row-major.
+    pub mask: Vec<u8>,
+    /// Mean per-pixel predictive entropy (nats): high when the segmenter is unsure.
+    pub entropy: f64,
+    /// Mean per-pixel largest class probability: low when the segmenter is unsure.
+    pub confidence: f64,
+}
+
+/// A UNet-style segmentation network: two 3×3 convs at full resolution, then per level a
+/// stride-2 conv and a 3×3 conv, nearest up-sampling with a skip and a 3×3 conv per level
+/// on the way up, and a 1×1 conv to class logits (ReLU throughout).
 pub struct Segmenter {
     config: SegmenterConfig,
     varmap: VarMap,
-    convs: Vec<Conv2d>,
+    stem: [Conv2d; 2],
+    /// Per level (from the top): the stride-2 conv and the conv after it.
+    down: Vec<[Conv2d; 2]>,
+    /// Per level (from the top): the conv after up-sampling and concatenating the skip.
+    up: Vec<Conv2d>,
+    out: Conv2d,
 }
 
 impl std::fmt::Debug for Segmenter {
@@ -66,16 +96,41 @@ impl std::fmt::Debug for Segmenter {
     }
 }
 
+/// The variable-name suffix of level `i` (1-based): none for the first, so that one-level
+/// files written before the depth was a setting keep their names.
+fn level_name(base: &str, i: usize) -> String {
+    if i == 1 {
+        base.to_string()
+    } else {
+        format!("{base}{i}")
+    }
+}
+
+/// A pair mirrored left to right (image and mask).
+fn flipped(pair: &SegmentationPair) -> SegmentationPair {
+    fn mirror<T: Copy>(rows: &[T], width: usize) -> Vec<T> {
+        rows.chunks(width)
+            .flat_map(|row| row.iter().rev().copied())
+            .collect()
+    }
+    SegmentationPair {
+        image: mirror(&pair.image, pair.width),
+        mask: mirror(&pair.mask, pair.width),
+        ..pair.clone()
+    }
+}
+
 impl Segmenter {
     /// A freshly (seeded) initialised network.
     ///
     /// # Errors
     /// [`SegmentationError::Invalid`] for zero classes or channels, or a candle error.
     pub fn new(config: SegmenterConfig, device: &Device) -> Result<Self, SegmentationError> {
-        if config.classes < 2 || config.channels == 0 {
+        if config.classes < 2 || config.channels == 0 || config.depth == 0 || config.depth > 6 {
             return Err(SegmentationError::Invalid(format!(
-                "segmenter needs at least 2 classes and 1 channel, got {} and {}",
-                config.classes, config.channels
+                "segmenter needs at least 2 classes, 1 channel and a depth in 1..=6, got {}, {} \
+                 and {}",
+                config.classes, config.channels, config.depth
             )));
         }
         let varmap = VarMap::new();
@@ -85,23 +140,40 @@ impl Segmenter {
             padding: 1,
             ..Default::default()
         };
-        let down = Conv2dConfig {
+        let stride2 = Conv2dConfig {
             padding: 1,
             stride: 2,
             ..Default::default()
         };
-        let convs = vec![
+        let width = |level: usize| c << level;
+        let stem = [
             candle_nn::conv2d(3, c, 3, pad, vb.pp("conv0"))?,
             candle_nn::conv2d(c, c, 3, pad, vb.pp("conv1"))?,
-            candle_nn::conv2d(c, 2 * c, 3, down, vb.pp("down"))?,
-            candle_nn::conv2d(2 * c, 2 * c, 3, pad, vb.pp("mid"))?,
-            candle_nn::conv2d(3 * c, c, 3, pad, vb.pp("up"))?,
-            candle_nn::conv2d(c, config.classes, 1, Default::default(), vb.pp("out"))?,
         ];
+        let mut down = Vec::with_capacity(config.depth);
+        let mut up = Vec::with_capacity(config.depth);
+        for i in 1..=config.depth {
+            let (above, here) = (width(i - 1), width(i));
+            down.push([
+                candle_nn::conv2d(above, here, 3, stride2, vb.pp(level_name("down", i)))?,
+                candle_nn::conv2d(here, here, 3, pad, vb.pp(level_name("mid", i)))?,
+            ]);
+            up.push(candle_nn::conv2d(
+                here + above,
+                above,
+                3,
+                pad,
+                vb.pp(level_name("up", i)),
+            )?);
+        }
+        let out = candle_nn::conv2d(c, config.classes, 1, Default::default(), vb.pp("out"))?;
         let model = Self {
             config,
             varmap,
-            convs,
+            stem,
+            down,
+            up,
+            out,
         };
         let mut rng = NoiseRng::seed_from_u64(model.config.seed);
         init_vars(&model.named_vars(), &mut rng, device)?;
@@ -118,20 +190,35 @@ impl Segmenter {
         sorted_vars(&self.varmap)
     }
 
-    /// Logits (B, classes, H, W) of images (B, 3, H, W); H and W must be even.
+    /// Logits (B, classes, H, W) of images (B, 3, H, W); H and W must be multiples of
+    /// `2^depth`.
     ///
     /// # Errors
     /// A candle error for a wrong shape.
     pub fn forward(&self, images: &Tensor) -> candle_core::Result<Tensor> {
-        let c = &self.convs;
-        let skip = c[1].forward(&c[0].forward(images)?.relu()?)?.relu()?;
-        let low = c[3].forward(&c[2].forward(&skip)?.relu()?)?.relu()?;
-        let up = Tensor::cat(&[&upsample2(&low)?, &skip], 1)?;
-        c[5].forward(&c[4].forward(&up)?.relu()?)
+        let mut x = self.stem[1]
+            .forward(&self.stem[0].forward(images)?.relu()?)?
+            .relu()?;
+        let mut skips = Vec::with_capacity(self.down.len());
+        for [stride2, conv] in &self.down {
+            skips.push(x.clone());
+            x = conv.forward(&stride2.forward(&x)?.relu()?)?.relu()?;
+        }
+        for (conv, skip) in self.up.iter().zip(skips).rev() {
+            x = conv
+                .forward(&Tensor::cat(&[&upsample2(&x)?, &skip], 1)?)?
+                .relu()?;
+        }
+        self.out.forward(&x)
     }
 
-    /// Predicted masks (argmax class per pixel, row-major per pair) and each pair's mean
-    /// per-pixel predictive entropy (nats).
+    /// The device the weights live on.
+    fn device(&self) -> Device {
+        self.out.weight().device().clone()
+    }
+
+    /// Predictions (mask, mean entropy, mean max-softmax confidence) of pairs' images, `batch`
+    /// images per forward pass.
     ///
     /// # Errors
     /// A candle error.
@@ -139,10 +226,9 @@ impl Segmenter {
         &self,
         pairs: &[&SegmentationPair],
         batch: usize,
-    ) -> Result<(Vec<Vec<u8>>, Vec<f64>), SegmentationError> {
-        let device = self.convs[0].weight().device().clone();
-        let mut masks = Vec::with_capacity(pairs.len());
-        let mut entropies = Vec::with_capacity(pairs.len());
+    ) -> Result<Vec<Prediction>, SegmentationError> {
+        let device = self.device();
+        let mut out = Vec::with_capacity(pairs.len());
         for chunk in pairs.chunks(batch.max(1)) {
             let logp = log_softmax_classes(&self.forward(&stack_images(chunk, &device)?)?)?;
             let labels: Vec<Vec<Vec<u32>>> = logp.argmax(1)?.to_vec3()?;
@@ -151,17 +237,21 @@ impl Segmenter {
                 .neg()?
                 .mean((1, 2))?
                 .to_vec1()?;
-            for (mask, e) in labels.into_iter().zip(entropy) {
-                masks.push(mask.into_iter().flatten().map(|v| v as u8).collect());
-                entropies.push(f64::from(e));
+            let confidence: Vec<f32> = logp.max(1)?.exp()?.mean((1, 2))?.to_vec1()?;
+            for ((mask, e), c) in labels.into_iter().zip(entropy).zip(confidence) {
+                out.push(Prediction {
+                    mask: mask.into_iter().flatten().map(|v| v as u8).collect(),
+                    entropy: f64::from(e),
+                    confidence: f64::from(c),
+                });
             }
         }
-        Ok((masks, entropies))
+        Ok(out)
     }
 
-    /// Train with per-pixel cross-entropy (void pixels ignored), AdamW and a constant
-    /// learning rate; `on_step(step, loss, model)` runs after every step (checkpoints,
-    /// progress).
+    /// Train with per-pixel cross-entropy (void pixels ignored), AdamW, a cosine learning
+    /// rate from `settings.lr` and seeded horizontal flips of half the pairs;
+    /// `on_step(step, loss, model)` runs after every step (checkpoints, progress).
     ///
     /// # Errors
     /// [`SegmentationError::Invalid`] without pairs, or whatever `on_step` or candle returns.
@@ -175,14 +265,23 @@ impl Segmenter {
         if pairs.is_empty() {
             return Err(SegmentationError::Invalid("no training pairs".into()));
         }
-        let device = self.convs[0].weight().device().clone();
+        let device = self.device();
         let mut optimizer = AdamW::new(self.named_vars(), 0.9, 0.999, 1e-8, 0.0)?;
         let mut rng = NoiseRng::seed_from_u64(settings.seed);
         let mut order: Vec<usize> = Vec::new();
         let k = self.config.classes;
         for step in 1..=settings.steps {
             let batch = next_batch(&mut order, pairs.len(), settings.batch_size, &mut rng);
-            let chosen: Vec<&SegmentationPair> = batch.iter().map(|&i| &pairs[i]).collect();
+            let chosen: Vec<SegmentationPair> = batch
+                .iter()
+                .map(|&i| {
+                    if rng.random::<bool>() {
+                        flipped(&pairs[i])
+                    } else {
+                        pairs[i].clone()
+                    }
+                })
+                .collect();
             let (h, w) = (chosen[0].height, chosen[0].width);
             // One-hot targets (B, K, H, W); void pixels all zero, so they add nothing.
             let mut target = vec![0f32; chosen.len() * k * h * w];
@@ -196,10 +295,12 @@ impl Segmenter {
                 }
             }
             let target = Tensor::from_vec(target, (chosen.len(), k, h, w), &device)?;
-            let logp = log_softmax_classes(&self.forward(&stack_images(&chosen, &device)?)?)?;
+            let refs: Vec<&SegmentationPair> = chosen.iter().collect();
+            let logp = log_softmax_classes(&self.forward(&stack_images(&refs, &device)?)?)?;
             let loss = ((logp * target)?.sum_all()?.neg()? / valid.max(1) as f64)?;
             let grads = loss.backward()?;
-            optimizer.step(&grads, settings.lr, 1.0)?;
+            let lr = COSINE.rate(settings.lr, 0, settings.steps, step);
+            optimizer.step(&grads, lr, 1.0)?;
             on_step(step, f64::from(loss.to_scalar::<f32>()?), self)?;
         }
         Ok(())
@@ -288,6 +389,7 @@ mod tests {
         let config = SegmenterConfig {
             classes: 3,
             channels: 4,
+            depth: 2,
             seed: 7,
         };
         let model = Segmenter::new(config.clone(), &Device::Cpu).unwrap();
@@ -318,5 +420,44 @@ mod tests {
         std::fs::write(&path, &bytes).unwrap();
         let err = Segmenter::load(&path, &Device::Cpu).unwrap_err();
         assert!(err.to_string().contains("seg.safetensors"), "{err}");
+    }
+
+    #[test]
+    fn files_without_a_depth_hold_the_one_level_network() {
+        let config: SegmenterConfig =
+            serde_json::from_str(r#"{"classes": 3, "channels": 4, "seed": 1}"#).unwrap();
+        assert_eq!(config.depth, 1);
+        let names: Vec<String> = Segmenter::new(config, &Device::Cpu)
+            .unwrap()
+            .named_vars()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        // The names (and so the files) of the network before the depth was a setting.
+        for layer in ["conv0", "conv1", "down", "mid", "up", "out"] {
+            assert!(names.contains(&format!("{layer}.weight")), "{names:?}");
+        }
+        assert_eq!(names.len(), 12);
+        let bad = SegmenterConfig {
+            depth: 0,
+            ..SegmenterConfig::default()
+        };
+        assert!(Segmenter::new(bad, &Device::Cpu).is_err());
+    }
+
+    #[test]
+    fn flips_mirror_image_and_mask_alike() {
+        let pair = SegmentationPair {
+            name: "a".into(),
+            height: 2,
+            width: 3,
+            image: (0..18).map(|v| v as f32).collect(),
+            mask: vec![0, 1, 2, 3, 4, 5],
+        };
+        let f = flipped(&pair);
+        assert_eq!(f.mask, vec![2, 1, 0, 5, 4, 3]);
+        assert_eq!(&f.image[..6], &[2.0, 1.0, 0.0, 5.0, 4.0, 3.0]);
+        assert_eq!(&f.image[12..], &[14.0, 13.0, 12.0, 17.0, 16.0, 15.0]);
+        assert_eq!(flipped(&f), pair);
     }
 }

@@ -48,6 +48,7 @@ fn segmenter_learns_the_shapes() {
         SegmenterConfig {
             classes: 3,
             channels: 8,
+            depth: 1,
             seed: 1,
         },
         &Device::Cpu,
@@ -70,13 +71,22 @@ fn segmenter_learns_the_shapes() {
     assert!(last < 0.5 * first, "loss {first} → {last}");
     let test: Vec<SegmentationPair> = (100..104).map(pair).collect();
     let refs: Vec<&SegmentationPair> = test.iter().collect();
-    let (masks, entropy) = seg.predict(&refs, 3).unwrap();
-    assert_eq!(masks.len(), 4);
-    assert!(entropy.iter().all(|&e| e >= 0.0 && e <= 3f64.ln() + 1e-6));
-    let accuracy = masks
+    let predictions = seg.predict(&refs, 3).unwrap();
+    assert_eq!(predictions.len(), 4);
+    for p in &predictions {
+        assert!(p.entropy >= 0.0 && p.entropy <= 3f64.ln() + 1e-6);
+        // The mean largest probability of 3 classes lies in [1/3, 1]; a trained segmenter
+        // on an easy task is sure of itself.
+        assert!(
+            p.confidence > 0.6 && p.confidence <= 1.0 + 1e-6,
+            "{}",
+            p.confidence
+        );
+    }
+    let accuracy = predictions
         .iter()
         .zip(&test)
-        .map(|(m, p)| m.iter().zip(&p.mask).filter(|(a, b)| a == b).count())
+        .map(|(m, p)| m.mask.iter().zip(&p.mask).filter(|(a, b)| a == b).count())
         .sum::<usize>() as f64
         / (4 * H * W) as f64;
     assert!(accuracy > 0.8, "pixel accuracy {accuracy}");

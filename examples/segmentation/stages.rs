@@ -1,0 +1,211 @@
+//! The study's resumable stages: the segmenter, the score model, and scoring the
+//! segmenter's predictions in each test condition.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use candle_core::Device;
+use gnsm::data::OutputFile;
+use gnsm::models::UNetModel;
+use gnsm::msma::{Detector, Fit, MsmaParams, SelectionParams};
+use gnsm_segmentation::metrics::{dice, surface_metrics};
+use gnsm_segmentation::{
+    fill_void, LoopConfig, MaskScoreConfig, MaskScorer, SegmentationPair, Segmenter,
+    SegmenterConfig,
+};
+
+use crate::{bar, read_json, record_time, write_json, Args, Classes, Condition, Scored};
+
+/// Pairs with their void pixels filled (what the score model learns and is fitted on).
+fn filled(pairs: &[SegmentationPair], void: u8) -> Vec<SegmentationPair> {
+    pairs
+        .iter()
+        .map(|p| SegmentationPair {
+            mask: fill_void(&p.mask, p.height, p.width, void),
+            ..p.clone()
+        })
+        .collect()
+}
+
+/// Stage 1: the segmenter, trained once and reused from `work/segmenter.safetensors`.
+pub(crate) fn segmenter(
+    args: &Args,
+    train: &[SegmentationPair],
+    void: u8,
+    classes: usize,
+    device: &Device,
+) -> Result<Segmenter> {
+    let config = SegmenterConfig {
+        classes,
+        channels: args.seg_channels,
+        depth: args.seg_depth,
+        seed: args.seed,
+    };
+    let path = args.work.join(format!(
+        "segmenter_{}x{}_{}.safetensors",
+        args.height, args.width, args.seg_steps
+    ));
+    if let Ok(seg) = Segmenter::load(&path, device) {
+        if seg.config() == &config {
+            return Ok(seg);
+        }
+    }
+    let start = Instant::now();
+    let seg = Segmenter::new(config, device)?;
+    let progress = bar(args.seg_steps, "segmenter");
+    let settings = LoopConfig {
+        steps: args.seg_steps,
+        batch_size: 8,
+        lr: 2e-3,
+        seed: args.seed,
+    };
+    let mut recent = Vec::new();
+    seg.train(train, void, &settings, &mut |step, loss, _| {
+        recent.push(loss);
+        progress.set_position(step as u64);
+        if step % 20 == 0 {
+            let mean = recent.iter().sum::<f64>() / recent.len() as f64;
+            progress.set_message(format!("loss {mean:.3}"));
+            recent.clear();
+        }
+        Ok(())
+    })?;
+    progress.finish_and_clear();
+    seg.save(&path)?;
+    let seconds = start.elapsed().as_secs_f64();
+    record_time(&args.work, "1 segmenter", seconds)?;
+    println!("segmenter: {} steps in {seconds:.0} s", args.seg_steps);
+    Ok(seg)
+}
+
+/// Stage 2: the score model on (train image, ground truth with void filled), resumable.
+pub(crate) fn score_model(
+    args: &Args,
+    train: &[SegmentationPair],
+    void: u8,
+    classes: usize,
+    device: &Device,
+) -> Result<MaskScorer> {
+    let mut config = MaskScoreConfig::default();
+    config.unet.classes = classes;
+    config.unet.channels = args.channels;
+    config.unet.seed = args.seed;
+    config.noise.levels = args.levels;
+    let weights = args.work.join("scorer.safetensors");
+    let state = args.work.join("scorer.json");
+    let done: usize = read_json(&state).unwrap_or(0);
+    let scorer = if done > 0 && weights.exists() {
+        MaskScorer::from_model(UNetModel::load(&weights, device)?, &config)?
+    } else {
+        MaskScorer::new(&config, device)?
+    };
+    if done >= args.steps {
+        return Ok(scorer);
+    }
+    let start = Instant::now();
+    let progress = bar(args.steps, "score model");
+    progress.set_position(done as u64);
+    let settings = LoopConfig {
+        steps: args.steps,
+        batch_size: args.batch_size,
+        lr: args.lr,
+        seed: args.seed,
+    };
+    let mut recent = Vec::new();
+    scorer.train(
+        &filled(train, void),
+        &settings,
+        done,
+        &mut |step, loss, s| {
+            recent.push(loss);
+            progress.set_position(step as u64);
+            if step % 10 == 0 {
+                let mean = recent.iter().sum::<f64>() / recent.len() as f64;
+                progress.set_message(format!("loss {mean:.4}"));
+                recent.clear();
+            }
+            if step % args.save_every == 0 || step == args.steps {
+                s.model().save(&weights)?;
+                OutputFile::write_bytes(&state, step.to_string().as_bytes())?;
+            }
+            Ok(())
+        },
+    )?;
+    progress.finish_and_clear();
+    let seconds = start.elapsed().as_secs_f64();
+    record_time(
+        &args.work,
+        &format!("2 score model (steps {done}..{})", args.steps),
+        seconds,
+    )?;
+    println!(
+        "score model: steps {done}..{} in {seconds:.0} s ({} levels, {} channels, batch {})",
+        args.steps, args.levels, args.channels, args.batch_size
+    );
+    Ok(scorer)
+}
+
+/// Stage 3: MSMA on the val ground truths' score norms; every condition's (test image,
+/// prediction) pairs scored beside their quality and the segmenter's own uncertainty.
+pub(crate) fn score(
+    args: &Args,
+    segmenter: &Segmenter,
+    scorer: &MaskScorer,
+    val: &[SegmentationPair],
+    conditions: &[Condition],
+    classes: &Classes,
+) -> Result<Vec<Vec<Scored>>> {
+    let path = args.work.join(format!(
+        "scored_{}x{}_{}_{}.json",
+        args.height, args.width, args.seg_steps, args.steps
+    ));
+    if let Some(scored) = read_json(&path) {
+        return Ok(scored);
+    }
+    let start = Instant::now();
+    let (k, void) = (classes.num_classes, classes.void_index);
+    let val = filled(val, void);
+    let val_refs: Vec<&SegmentationPair> = val.iter().collect();
+    let val_masks: Vec<&[u8]> = val.iter().map(|p| p.mask.as_slice()).collect();
+    let msma = MsmaParams {
+        selection: Some(SelectionParams {
+            candidates: vec![1, 2, 3],
+            ..SelectionParams::default()
+        }),
+        ..MsmaParams::default()
+    }
+    .fit(&scorer.score_norms(&val_refs, &val_masks, 16)?)?;
+    let mut all = Vec::new();
+    for (name, pairs) in conditions {
+        let refs: Vec<&SegmentationPair> = pairs.iter().map(|(_, p)| p).collect();
+        let predictions = segmenter.predict(&refs, 16)?;
+        let masks: Vec<&[u8]> = predictions.iter().map(|p| p.mask.as_slice()).collect();
+        let scores = msma.score(&scorer.score_norms(&refs, &masks, 16)?)?;
+        let mut scored = Vec::with_capacity(pairs.len());
+        for (((shift, pair), prediction), score) in pairs.iter().zip(&predictions).zip(scores) {
+            let (h, w) = (pair.height, pair.width);
+            let surface = surface_metrics(&prediction.mask, &pair.mask, h, w, k, void)?;
+            scored.push(Scored {
+                name: pair.name.clone(),
+                shift: shift.clone(),
+                score,
+                entropy: prediction.entropy,
+                confidence: prediction.confidence,
+                dice: dice(&prediction.mask, &pair.mask, h, w, k, void)?,
+                msd: surface.msd,
+                hd95: surface.hd95,
+            });
+        }
+        println!("scored {} {name} pairs", scored.len());
+        all.push(scored);
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    record_time(&args.work, "3 score norms, MSMA, metrics", seconds)?;
+    println!(
+        "MSMA on {} val ground truths ({} components); scoring took {seconds:.0} s",
+        val.len(),
+        msma.gmm().n_components()
+    );
+    write_json(&path, &all)?;
+    Ok(all)
+}
