@@ -43,7 +43,7 @@ struct Args {
     #[arg(long, default_value_t = 64)]
     width: usize,
     /// Segmenter training steps (8 pairs each, cosine learning rate from 2e-3).
-    #[arg(long, default_value_t = 3000)]
+    #[arg(long, default_value_t = 2000)]
     seg_steps: usize,
     /// Segmenter channels at full resolution.
     #[arg(long, default_value_t = 32)]

@@ -1,5 +1,5 @@
-//! Building blocks: a LayerNorm with a working backward, the Gaussian Fourier level
-//! embedding, and activations.
+//! Building blocks: a LayerNorm with a working backward, a 2-D convolution with a fast CPU
+//! backward, the Gaussian Fourier level embedding, and activations.
 
 use candle_core::{Module, Result, Tensor, D};
 use candle_nn::{Init, VarBuilder};
@@ -25,6 +25,76 @@ pub fn layer_norm(dim: usize, vb: VarBuilder<'_>) -> Result<LayerNorm> {
         bias: vb.get_with_hints(dim, "bias", Init::Const(0.0))?,
         eps: 1e-5,
     })
+}
+
+/// A 2-D convolution (square kernel, one group, no dilation) with bias, named and
+/// initialised as `candle_nn::conv2d` (so its variables and files are the same): on CPU f32
+/// it runs host im2col + gemm kernels with their own backward, elsewhere candle's `conv2d`.
+#[derive(Debug, Clone)]
+pub struct Conv2d {
+    weight: Tensor,
+    bias: Tensor,
+    stride: usize,
+    padding: usize,
+}
+
+/// A [`Conv2d`] from `inp` to `out` channels with a `kernel × kernel` kernel.
+///
+/// ```
+/// use candle_core::{DType, Device, Module, Tensor};
+/// use candle_nn::{VarBuilder, VarMap};
+/// let varmap = VarMap::new();
+/// let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+/// let conv = gnsm_models::layers::conv2d(3, 8, 3, 2, 1, vb.pp("down"))?;
+/// let y = conv.forward(&Tensor::zeros((2, 3, 16, 12), DType::F32, &Device::Cpu)?)?;
+/// assert_eq!(y.dims(), &[2, 8, 8, 6]);
+/// # Ok::<(), candle_core::Error>(())
+/// ```
+///
+/// # Errors
+/// A candle error if the variables cannot be created.
+pub fn conv2d(
+    inp: usize,
+    out: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+    vb: VarBuilder<'_>,
+) -> Result<Conv2d> {
+    let weight = vb.get_with_hints(
+        (out, inp, kernel, kernel),
+        "weight",
+        candle_nn::init::DEFAULT_KAIMING_NORMAL,
+    )?;
+    let bound = 1.0 / (inp as f64).sqrt();
+    let bias = vb.get_with_hints(
+        out,
+        "bias",
+        Init::Uniform {
+            lo: -bound,
+            up: bound,
+        },
+    )?;
+    Ok(Conv2d {
+        weight,
+        bias,
+        stride,
+        padding,
+    })
+}
+
+impl Conv2d {
+    /// The kernel, (out, in, k, k).
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+}
+
+impl Module for Conv2d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let y = crate::cpu::conv::conv2d(x, &self.weight, self.stride, self.padding)?;
+        y.broadcast_add(&self.bias.reshape((1, self.bias.dim(0)?, 1, 1))?)
+    }
 }
 
 impl Module for LayerNorm {

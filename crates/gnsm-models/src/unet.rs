@@ -6,12 +6,13 @@
 use std::path::Path;
 
 use candle_core::{DType, Device, Module, Result as CandleResult, Tensor, D};
-use candle_nn::{conv2d, linear, Conv2d, Conv2dConfig, GroupNorm, Linear, VarBuilder, VarMap};
+use candle_nn::{linear, GroupNorm, Linear, VarBuilder, VarMap};
 use gnsm_noise::NoiseRng;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::invalid;
+use crate::layers::{conv2d, Conv2d};
 use crate::model::{fourier_frequencies, init_vars, load_vars, sorted_vars};
 use crate::{LevelEmbedding, ModelError, FOURIER_KEY};
 
@@ -114,21 +115,11 @@ impl UNetConfig {
 }
 
 fn conv3(inp: usize, out: usize, stride: usize, vb: VarBuilder<'_>) -> CandleResult<Conv2d> {
-    conv2d(
-        inp,
-        out,
-        3,
-        Conv2dConfig {
-            padding: 1,
-            stride,
-            ..Default::default()
-        },
-        vb,
-    )
+    conv2d(inp, out, 3, stride, 1, vb)
 }
 
 fn conv1(inp: usize, out: usize, vb: VarBuilder<'_>) -> CandleResult<Conv2d> {
-    conv2d(inp, out, 1, Conv2dConfig::default(), vb)
+    conv2d(inp, out, 1, 1, 0, vb)
 }
 
 /// Residual block: GroupNorm → SiLU → conv, plus the level embedding, → GroupNorm → SiLU →

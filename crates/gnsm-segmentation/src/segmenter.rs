@@ -5,7 +5,8 @@
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor, Var};
-use candle_nn::{Conv2d, Conv2dConfig, Module, VarBuilder, VarMap};
+use candle_nn::{Module, VarBuilder, VarMap};
+use gnsm_models::layers::{conv2d, Conv2d};
 use gnsm_models::{
     init_vars, load_envelope, save_envelope, sorted_vars, upsample2, AdamW, LrSchedule,
 };
@@ -136,37 +137,29 @@ impl Segmenter {
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
         let c = config.channels;
-        let pad = Conv2dConfig {
-            padding: 1,
-            ..Default::default()
-        };
-        let stride2 = Conv2dConfig {
-            padding: 1,
-            stride: 2,
-            ..Default::default()
-        };
         let width = |level: usize| c << level;
         let stem = [
-            candle_nn::conv2d(3, c, 3, pad, vb.pp("conv0"))?,
-            candle_nn::conv2d(c, c, 3, pad, vb.pp("conv1"))?,
+            conv2d(3, c, 3, 1, 1, vb.pp("conv0"))?,
+            conv2d(c, c, 3, 1, 1, vb.pp("conv1"))?,
         ];
         let mut down = Vec::with_capacity(config.depth);
         let mut up = Vec::with_capacity(config.depth);
         for i in 1..=config.depth {
             let (above, here) = (width(i - 1), width(i));
             down.push([
-                candle_nn::conv2d(above, here, 3, stride2, vb.pp(level_name("down", i)))?,
-                candle_nn::conv2d(here, here, 3, pad, vb.pp(level_name("mid", i)))?,
+                conv2d(above, here, 3, 2, 1, vb.pp(level_name("down", i)))?,
+                conv2d(here, here, 3, 1, 1, vb.pp(level_name("mid", i)))?,
             ]);
-            up.push(candle_nn::conv2d(
+            up.push(conv2d(
                 here + above,
                 above,
                 3,
-                pad,
+                1,
+                1,
                 vb.pp(level_name("up", i)),
             )?);
         }
-        let out = candle_nn::conv2d(c, config.classes, 1, Default::default(), vb.pp("out"))?;
+        let out = conv2d(c, config.classes, 1, 1, 0, vb.pp("out"))?;
         let model = Self {
             config,
             varmap,
