@@ -1,14 +1,20 @@
-//! Running the PyTorch side of a benchmark (`benches/tab_resnet_torch.py`), shared by
-//! `#[path]`: the interpreter is `$GNSM_PYTHON` (a virtual environment with torch) or
-//! `python3`.
+//! Running the PyTorch side of a benchmark (`benches/tab_resnet_torch.py`,
+//! `benches/unet_torch.py`), shared by `#[path]`: the interpreter is `$GNSM_PYTHON` (a
+//! virtual environment with torch) or `python3`.
 
 use std::process::Command;
 
-/// Run the PyTorch script with `args`; its stdout, or why it did not run.
+/// Run the tab-ResNet's PyTorch script with `args`; its stdout, or why it did not run.
+#[allow(dead_code)] // not every example runs the tab-ResNet
 pub fn run(args: &[&str]) -> Result<String, String> {
+    run_script("tab_resnet_torch.py", args)
+}
+
+/// Run `benches/<script>` with `args`; its stdout, or why it did not run.
+pub fn run_script(script: &str, args: &[&str]) -> Result<String, String> {
     let python = std::env::var("GNSM_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/tab_resnet_torch.py");
-    match Command::new(&python).arg(script).args(args).output() {
+    let script = format!("{}/benches/{script}", env!("CARGO_MANIFEST_DIR"));
+    match Command::new(&python).arg(&script).args(args).output() {
         Ok(out) if out.status.success() => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
         Ok(out) => Err(format!(
             "{python} {script} failed: {}",
