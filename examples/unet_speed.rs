@@ -97,13 +97,17 @@ fn main() -> Result<()> {
         args.rounds
     );
     let (m, lo, hi) = torch::spread(ours.clone());
-    println!("| side | step ms |\n|---|---|\n| gnsm (candle + host conv) | {m:.1} ({lo:.1}–{hi:.1}) |");
+    println!(
+        "| side | step ms |\n|---|---|\n| gnsm (candle + host conv) | {m:.1} ({lo:.1}–{hi:.1}) |"
+    );
     if !theirs.is_empty() {
         let (tm, tlo, thi) = torch::spread(theirs.clone());
         let ratios: Vec<f64> = ours.iter().zip(&theirs).map(|(o, t)| t / o).collect();
         let (r, rlo, rhi) = torch::spread(ratios);
         println!("| PyTorch | {tm:.1} ({tlo:.1}–{thi:.1}) |");
-        println!("\nour speed / PyTorch's, median of per-round ratios: {r:.2}× ({rlo:.2}–{rhi:.2})");
+        println!(
+            "\nour speed / PyTorch's, median of per-round ratios: {r:.2}× ({rlo:.2}–{rhi:.2})"
+        );
     }
     Ok(())
 }

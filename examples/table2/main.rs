@@ -16,16 +16,16 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod defaults;
 mod report;
+mod runs;
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use candle_core::Device;
 use clap::Parser;
 use gnsm::data::{default_data_dir, PaperDataset};
 use gnsm::eval::{Baseline, BaselineResult, Protocol, ResultsLog, SeedResult};
-use gnsm::{Gnsm, GnsmConfig, ScoreMethod, TrainOverrides};
 use serde::{Deserialize, Serialize};
 
 #[derive(Parser)]
@@ -108,37 +108,6 @@ pub struct BaselineEntry {
     result: BaselineResult,
 }
 
-/// The GNSM runs of one (dataset, seed): (settings key, configuration).
-fn runs(args: &Args, dataset: PaperDataset) -> Vec<(String, GnsmConfig)> {
-    let components = if args.components.is_empty() {
-        dataset.gmm_components().to_vec()
-    } else {
-        args.components.clone()
-    };
-    if args.defaults {
-        let default = GnsmConfig::default();
-        let mut msma = default.clone();
-        msma.score = ScoreMethod::Msma;
-        msma.msma = msma.msma.with_components(&components);
-        return vec![("default".into(), default), ("default msma".into(), msma)];
-    }
-    let overrides = TrainOverrides {
-        steps: args.steps,
-        max_minutes: args.max_minutes,
-        width: args.width,
-        depth: args.depth,
-        dropout: args.dropout,
-        batch_size: args.batch_size,
-        lr: args.lr,
-        constant_lr: args.constant_lr,
-        eval_every: args.eval_every,
-        denoise: args.no_denoise.then_some(false),
-        components,
-    };
-    let config = overrides.apply(GnsmConfig::paper());
-    vec![(report::settings_key(&config, dataset), config)]
-}
-
 fn main() -> Result<()> {
     let args = Args::parse();
     let dir = default_data_dir().context("no data directory: set GNSM_DATA_DIR")?;
@@ -167,85 +136,10 @@ fn main() -> Result<()> {
         for &seed in &args.seeds {
             let protocol = Protocol::new(&data.schema, &data.table, seed, rule)?;
             if args.baselines || args.skip_gnsm {
-                let done: Vec<BaselineEntry> = baseline_log.read()?;
-                let todo: Vec<Baseline> = which
-                    .iter()
-                    .copied()
-                    .filter(|&b| {
-                        !done.iter().any(|e| {
-                            e.dataset == dataset.name()
-                                && e.result.seed == seed
-                                && e.result.baseline == b
-                        })
-                    })
-                    .collect();
-                for b in protocol.baselines(&todo)? {
-                    println!(
-                        "{} seed {seed}: {} AP {:.2}",
-                        dataset.name(),
-                        b.baseline.name(),
-                        b.ap
-                    );
-                    baseline_log.append(&BaselineEntry {
-                        dataset: dataset.name().into(),
-                        result: b,
-                    })?;
-                }
+                runs::baselines(&protocol, dataset, seed, &which, &baseline_log)?;
             }
-            if args.skip_gnsm {
-                continue;
-            }
-            // Runs after the first share its network (same training settings): only the
-            // scoring stage is fitted again.
-            let mut trained: Option<Gnsm> = None;
-            for (settings, config) in runs(&args, dataset) {
-                let done: Vec<Entry> = log.read()?;
-                if done.iter().any(|e| {
-                    e.dataset == dataset.name() && e.settings == settings && e.result.seed == seed
-                }) {
-                    println!(
-                        "{} seed {seed} {settings}: done before, skipped",
-                        dataset.name()
-                    );
-                    continue;
-                }
-                let saved = args.models.as_ref().map(|dir| {
-                    dir.join(format!(
-                        "{}-{seed}-{}.gnsm",
-                        dataset.name(),
-                        report::training_key(&config).replace(' ', "_")
-                    ))
-                });
-                let cached = match (&trained, &saved) {
-                    (Some(d), _)
-                        if report::training_key(d.config()) == report::training_key(&config) =>
-                    {
-                        Some(clone_detector(d, saved.as_deref())?)
-                    }
-                    (_, Some(path)) if path.exists() => Some(Gnsm::load(path, &Device::Cpu)?),
-                    _ => None,
-                };
-                let run = match cached {
-                    Some(detector) => protocol.refit(detector, &config)?,
-                    None => {
-                        let run = protocol.fit(&config, &Device::Cpu, &mut |_| {})?;
-                        if let Some(path) = &saved {
-                            run.detector.save(path)?;
-                        }
-                        run
-                    }
-                };
-                let r = &run.result;
-                println!(
-                    "{} seed {seed} {settings}: AP {:.2} ROC-AUC {:.2} ({} steps, fit {:.0} s, score {:.0} s)",
-                    dataset.name(), r.ap, r.roc_auc, r.steps, r.fit_seconds, r.score_seconds
-                );
-                log.append(&Entry {
-                    dataset: dataset.name().into(),
-                    settings,
-                    result: run.result,
-                })?;
-                trained = Some(run.detector);
+            if !args.skip_gnsm {
+                runs::gnsm(&args, &protocol, dataset, seed, &log)?;
             }
         }
     }
@@ -255,7 +149,7 @@ fn main() -> Result<()> {
         let table2: Vec<Entry> = ResultsLog::new(args.results.join("table2.json")).read()?;
         (
             args.results.join("defaults.md"),
-            report::defaults(&entries, &table2, &baselines),
+            defaults::report(&entries, &table2, &baselines),
         )
     } else {
         (
@@ -266,16 +160,4 @@ fn main() -> Result<()> {
     gnsm::data::OutputFile::write_bytes(&path, md.as_bytes())?;
     println!("report written to {}", path.display());
     Ok(())
-}
-
-/// A second copy of a trained detector (through its file: the network's variables are
-/// not shared between the two).
-fn clone_detector(detector: &Gnsm, saved: Option<&std::path::Path>) -> Result<Gnsm> {
-    if let Some(path) = saved.filter(|p| p.exists()) {
-        return Ok(Gnsm::load(path, &Device::Cpu)?);
-    }
-    let tmp = tempfile::tempdir()?;
-    let path = tmp.path().join("copy.gnsm");
-    detector.save(&path)?;
-    Ok(Gnsm::load(&path, &Device::Cpu)?)
 }
