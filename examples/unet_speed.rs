@@ -7,8 +7,8 @@
 //! ```
 //! The model is `MaskScoreConfig::default()` (16 channels, multipliers 1, 2, 2, attention at
 //! the lowest resolution, 10 levels, 11 classes); one step = Gumbel perturbation of 8 masks
-//! + forward + KL loss + backward + clip + AdamW (`MaskScorer::train`). Every round times our
-//! side, then runs `benches/unet_torch.py` (the same network in PyTorch; skipped with a
+//! and forward, KL loss, backward, clip and AdamW (`MaskScorer::train`). Every round times
+//! our side, then runs `benches/unet_torch.py` (the same network in PyTorch; skipped with a
 //! note when torch is missing).
 
 #[global_allocator]
