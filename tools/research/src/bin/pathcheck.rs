@@ -1,0 +1,49 @@
+//! The default trained through the fused host step (host loss) and through candle's
+//! autograd path (candle loss), same seed and split: best validation loss, AP and ROC-AUC.
+//!
+//! `target/release/pathcheck chess 45`
+use candle_core::Device;
+use gnsm::data::{default_data_dir, PaperDataset};
+use gnsm::eval::Protocol;
+use gnsm::{Gnsm, GnsmConfig};
+
+fn main() -> anyhow::Result<()> {
+    let a: Vec<String> = std::env::args().collect();
+    let dataset = PaperDataset::from_name(&a[1]).unwrap();
+    let seeds: Vec<u64> = a[2].split(',').map(|s| s.parse().unwrap()).collect();
+    let data = dataset.load(&default_data_dir().unwrap())?;
+    for seed in seeds {
+        let protocol = Protocol::new(&data.schema, &data.table, seed, dataset.vocabulary())?;
+        let split = protocol.split();
+        let labels = protocol.test_labels();
+        for fused in [true, false] {
+            let mut config = GnsmConfig::default().with_seed(seed);
+            config.trainer.fused_cpu_step = fused;
+            config.trainer.max_minutes = None;
+            let (det, summary) = Gnsm::fit_rows(
+                &config,
+                protocol.schema().clone(),
+                protocol.table(),
+                &split.train,
+                &split.val,
+                &Device::Cpu,
+                &mut |_| {},
+            )?;
+            let s = det.score_table(protocol.table(), Some(&split.test))?;
+            let t = &summary.training;
+            let curve: Vec<String> = t.curve.iter().map(|c| format!("{c:?}")).collect();
+            println!(
+                "{} seed {seed} fused {fused}: best val {:.6} at {} of {} ({:.0} s) AP {:.2} AUC {:.2}\n  {}",
+                a[1],
+                t.best_val_loss,
+                t.best_step,
+                t.steps,
+                t.seconds,
+                gnsm::msma::average_precision(&labels, &s)? * 100.0,
+                gnsm::msma::roc_auc(&labels, &s)? * 100.0,
+                curve.join(" ")
+            );
+        }
+    }
+    Ok(())
+}
