@@ -5,12 +5,11 @@
 //! `research/combo/<dataset>-<seed>.json`.
 //!
 //! `target/release/combo cmc 42,43,44,45,46`
-use candle_core::Device;
 use gnsm::baselines::GmmDetectorParams;
 use gnsm::data::{default_data_dir, Encoding, PaperDataset, Schema, Table};
 use gnsm::eval::Protocol;
 use gnsm::msma::{Detector, GmmParams, Matrix};
-use gnsm::{Gnsm, GnsmConfig};
+use gnsm::GnsmConfig;
 
 fn one_hot(schema: &Schema, table: &Table, rows: &[usize]) -> anyhow::Result<Matrix> {
     let e = schema.encode_rows(table, rows, Encoding::OneHot)?;
@@ -35,15 +34,7 @@ fn main() -> anyhow::Result<()> {
         let labels = protocol.test_labels();
         let start = std::time::Instant::now();
         let config = GnsmConfig::default().with_seed(seed);
-        let (detector, _) = Gnsm::fit_rows(
-            &config,
-            protocol.schema().clone(),
-            protocol.table(),
-            &split.train,
-            &split.val,
-            &Device::Cpu,
-            &mut |_| {},
-        )?;
+        let (detector, _) = gnsm_research::fit_on_split(&protocol, &config)?;
         let net_fit = start.elapsed().as_secs_f64();
         let net_val = detector.score_table(protocol.table(), Some(&split.val))?;
         let net_test = detector.score_table(protocol.table(), Some(&split.test))?;

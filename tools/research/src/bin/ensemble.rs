@@ -3,10 +3,9 @@
 //! network and trainer seeds), sum the test scores, and print the AP of the first 1..=members.
 //!
 //! `target/release/ensemble cmc 42,43,44,45,46 3`
-use candle_core::Device;
 use gnsm::data::{default_data_dir, PaperDataset};
 use gnsm::eval::Protocol;
-use gnsm::{Gnsm, GnsmConfig};
+use gnsm::GnsmConfig;
 
 fn main() -> anyhow::Result<()> {
     let a: Vec<String> = std::env::args().collect();
@@ -28,15 +27,7 @@ fn main() -> anyhow::Result<()> {
                 config.trainer.seed = seed * 1000 + m as u64;
             }
             let start = std::time::Instant::now();
-            let (detector, _) = Gnsm::fit_rows(
-                &config,
-                protocol.schema().clone(),
-                protocol.table(),
-                &split.train,
-                &split.val,
-                &Device::Cpu,
-                &mut |_| {},
-            )?;
+            let (detector, _) = gnsm_research::fit_on_split(&protocol, &config)?;
             let scores = detector.score_table(protocol.table(), Some(&split.test))?;
             let single = gnsm::msma::average_precision(&labels, &scores)? * 100.0;
             sum.iter_mut().zip(&scores).for_each(|(s, v)| *s += v);

@@ -1,11 +1,11 @@
 //! The default trained through the fused host step (host loss) and through candle's
 //! autograd path (candle loss), same seed and split: best validation loss, AP and ROC-AUC.
 //!
-//! `target/release/pathcheck chess 45`
-use candle_core::Device;
+//! `target/release/pathcheck chess 45` (a third argument: only the fused step, with that EMA
+//! decay, e.g. `target/release/pathcheck chess 45 0.99`)
 use gnsm::data::{default_data_dir, PaperDataset};
 use gnsm::eval::Protocol;
-use gnsm::{Gnsm, GnsmConfig};
+use gnsm::GnsmConfig;
 
 fn main() -> anyhow::Result<()> {
     let a: Vec<String> = std::env::args().collect();
@@ -16,19 +16,16 @@ fn main() -> anyhow::Result<()> {
         let protocol = Protocol::new(&data.schema, &data.table, seed, dataset.vocabulary())?;
         let split = protocol.split();
         let labels = protocol.test_labels();
-        for fused in [true, false] {
+        let ema: Option<f64> = a.get(3).map(|s| s.parse().unwrap());
+        let paths: &[bool] = if ema.is_some() { &[true] } else { &[true, false] };
+        for &fused in paths {
             let mut config = GnsmConfig::default().with_seed(seed);
             config.trainer.fused_cpu_step = fused;
+            if let Some(d) = ema {
+                config.trainer.ema_decay = d;
+            }
             config.trainer.max_minutes = None;
-            let (det, summary) = Gnsm::fit_rows(
-                &config,
-                protocol.schema().clone(),
-                protocol.table(),
-                &split.train,
-                &split.val,
-                &Device::Cpu,
-                &mut |_| {},
-            )?;
+            let (det, summary) = gnsm_research::fit_on_split(&protocol, &config)?;
             let s = det.score_table(protocol.table(), Some(&split.test))?;
             let t = &summary.training;
             let curve: Vec<String> = t.curve.iter().map(|c| format!("{c:?}")).collect();
