@@ -16,8 +16,6 @@ def ap(y, s):
 
 def auc(y, s):
     y = np.asarray(y, bool); s = np.asarray(s, float)
-    from math import isnan
-    r = s.argsort().argsort().astype(float)
     # average ranks for ties
     order = np.argsort(s); ss = s[order]; ranks = np.empty(len(s))
     i = 0
@@ -40,7 +38,7 @@ def methods(d):
     y = d["labels"]
     nv, nt = np.array(d["net_val"]), np.array(d["net_test"])
     gv, gt = np.array(d["gmm_val"]), np.array(d["gmm_test"])
-    hv, ht = np.array(d["held_val"]), np.array(d["held_test"])
+    hv = np.array(d["held_val"])
     out = {
         "default": nt, "gmm": gt,
         "z(net)+z(gmm) in-sample val": z(nv, nt) + z(gv, gt),
@@ -51,18 +49,20 @@ def methods(d):
     }
     return y, out
 
-if __name__ != "__main__": datasets = []
-else: datasets = sys.argv[1:]
-for name in datasets:
-    files = sorted(glob.glob(f"research/combo/{name}-*.json"))
-    if not files: continue
-    rows = {}
-    for f in files:
-        d = json.load(open(f))
-        y, ms = methods(d)
-        for k, s in ms.items():
-            rows.setdefault(k, []).append((ap(y, s), auc(y, s)))
-    print(f"## {name} ({len(files)} seeds)")
-    for k, v in rows.items():
-        a = np.array(v)
-        print(f"{k:32s} AP {a[:,0].mean():6.2f} ± {a[:,0].std():5.2f} [" + " ".join(f"{x:.2f}" for x in a[:,0]) + f"]  AUC {a[:,1].mean():6.2f}")
+def main():
+    for name in sys.argv[1:]:
+        files = sorted(glob.glob(f"research/combo/{name}-*.json"))
+        if not files: continue
+        rows = {}
+        for f in files:
+            d = json.load(open(f))
+            y, ms = methods(d)
+            for k, s in ms.items():
+                rows.setdefault(k, []).append((ap(y, s), auc(y, s)))
+        print(f"## {name} ({len(files)} seeds)")
+        for k, v in rows.items():
+            a = np.array(v)
+            print(f"{k:32s} AP {a[:,0].mean():6.2f} ± {a[:,0].std():5.2f} [" + " ".join(f"{x:.2f}" for x in a[:,0]) + f"]  AUC {a[:,1].mean():6.2f}")
+
+if __name__ == "__main__":
+    main()

@@ -22,7 +22,7 @@ def codes(rows, ncols):
     return np.stack(cols, 1), [int(c.max()) + 1 for c in cols]
 
 def fit_lcm(X, sizes, k, seed, alpha=1.0, iters=200, tol=1e-6):
-    rng = np.random.default_rng(seed); n, d = X.shape
+    rng = np.random.default_rng(seed); n = len(X)
     resp = rng.dirichlet(np.ones(k), n)
     prev = -np.inf
     for _ in range(iters):
@@ -45,6 +45,14 @@ def loglik(X, pi, th, return_post=False):
     if return_post: return s.sum(), np.exp(lj - s[:, None])
     return s
 
+def independent_prior(X, sizes, fit_rows, idx):
+    """The default's frequency prior up to a constant: -sum_j ln(count + 1) over fit_rows."""
+    out = np.zeros(len(idx))
+    for j, K in enumerate(sizes):
+        c = np.bincount(X[fit_rows, j], minlength=K)
+        out -= np.log(c[X[idx, j]] + 1.0)
+    return out
+
 def main():
     for name in sys.argv[1:]:
         head, rows = load(name)
@@ -59,14 +67,7 @@ def main():
             tr, va, te = (np.array(s[k]) for k in ("train", "val", "test"))
             y = np.array(d["labels"], bool)
             fitrows = np.r_[tr, va]
-            # the default's prior up to a constant: -sum_j ln(count + 1) over train + val
-            def prior(idx):
-                out = np.zeros(len(idx))
-                for j, K in enumerate(sizes):
-                    c = np.bincount(X[fitrows, j], minlength=K)
-                    out -= np.log(c[X[idx, j]] + 1.0)
-                return out
-            loss_te = np.array(d["net_test"]) - prior(te)
+            loss_te = np.array(d["net_test"]) - independent_prior(X, sizes, fitrows, te)
             best = None
             for k in (1, 2, 3, 4, 6, 8, 12, 16):
                 pi, th = fit_lcm(X[tr], sizes, k, seed)

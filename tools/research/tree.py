@@ -5,8 +5,8 @@ to the network's denoising loss in place of the independent-columns prior.
 import json, sys
 import numpy as np
 sys.path.insert(0, "tools/research")
-from combo import ap, auc
-from lcm import load, codes
+from combo import ap, auc, z
+from lcm import load, codes, independent_prior
 
 def onehot(X, sizes):
     off = np.r_[0, np.cumsum(sizes)[:-1]]
@@ -14,10 +14,15 @@ def onehot(X, sizes):
     for j in range(X.shape[1]): O[np.arange(len(X)), off[j] + X[:, j]] = 1
     return O
 
-def gauss(O_fit, O, reg=1e-6):
-    mu = O_fit.mean(0); C = np.cov(O_fit.T, bias=True) + reg * np.eye(O.shape[1])
-    P = np.linalg.inv(C); D = O - mu
-    return 0.5 * np.einsum("ij,jk,ik->i", D, P, D)
+def gauss(O_fit, reg=1e-6):
+    """A full-covariance Gaussian fitted on O_fit: returns the scorer (half the squared
+    Mahalanobis distance, minus the log-density up to a constant)."""
+    mu = O_fit.mean(0); C = np.cov(O_fit.T, bias=True) + reg * np.eye(O_fit.shape[1])
+    P = np.linalg.inv(C)
+    def score(O):
+        D = O - mu
+        return 0.5 * np.einsum("ij,jk,ik->i", D, P, D)
+    return score
 
 def chow_liu(Xf, sizes, alpha=1.0):
     n, d = Xf.shape
@@ -50,34 +55,32 @@ def tree_nll(model, X):
         out -= np.log(cond[X[:, a], X[:, b]])
     return out
 
-for name in (sys.argv[1:] if __name__ == "__main__" else []):
-    head, rows = load(name)
-    X, sizes = codes(rows, len(head) - 1)
-    res = {}
-    for seed in range(42, 47):
-        try: d = json.load(open(f"research/combo/{name}-{seed}.json"))
-        except FileNotFoundError: continue
-        s = json.load(open(f"research/splits/{name}-{seed}.json"))
-        tr, va, te = (np.array(s[k]) for k in ("train", "val", "test"))
-        y = np.array(d["labels"], bool); fr = np.r_[tr, va]
-        def prior(idx):
-            out = np.zeros(len(idx))
-            for j, K in enumerate(sizes):
-                c = np.bincount(X[fr, j], minlength=K); out -= np.log(c[X[idx, j]] + 1.0)
-            return out
-        loss = np.array(d["net_test"]) - prior(te)
+def main():
+    for name in sys.argv[1:]:
+        head, rows = load(name)
+        X, sizes = codes(rows, len(head) - 1)
         O = onehot(X, sizes)
-        g = gauss(O[fr], O[te]); t = tree_nll(chow_liu(X[fr], sizes), X[te])
-        gtr_v, gtr_t = gauss(O[tr], O[va]), gauss(O[tr], O[te])
-        nv = np.array(d["net_val"]); nt = np.array(d["net_test"])
-        zz = lambda v, x: (x - v.mean()) / v.std()
-        out_z = {"z(net)+z(gauss)": zz(nv, nt) + zz(gtr_v, gtr_t),
-                 "z(net)+z(gmm)": zz(nv, nt) + zz(np.array(d["held_val"]), np.array(d["gmm_test"])),
-                 "z(net)+0.5z(gauss)": zz(nv, nt) + 0.5 * zz(gtr_v, gtr_t)}
-        out = {"default": np.array(d["net_test"]), "gmm": np.array(d["gmm_test"]),
-               "gauss k=1": g, "chow-liu": t, "loss+chow-liu": loss + t, "loss only": loss, **out_z}
-        for m, sc in out.items(): res.setdefault(m, []).append((ap(y, sc), auc(y, sc)))
-    print(f"## {name}")
-    for m, v in res.items():
-        a = np.array(v)
-        print(f"{m:14s} {a[:,0].mean():6.2f} ± {a[:,0].std():5.2f} [" + " ".join(f"{x:.2f}" for x in a[:,0]) + f"] AUC {a[:,1].mean():.2f}")
+        res = {}
+        for seed in range(42, 47):
+            try: d = json.load(open(f"research/combo/{name}-{seed}.json"))
+            except FileNotFoundError: continue
+            s = json.load(open(f"research/splits/{name}-{seed}.json"))
+            tr, va, te = (np.array(s[k]) for k in ("train", "val", "test"))
+            y = np.array(d["labels"], bool); fr = np.r_[tr, va]
+            loss = np.array(d["net_test"]) - independent_prior(X, sizes, fr, te)
+            g = gauss(O[fr])(O[te]); t = tree_nll(chow_liu(X[fr], sizes), X[te])
+            on_train = gauss(O[tr]); gtr_v, gtr_t = on_train(O[va]), on_train(O[te])
+            nv = np.array(d["net_val"]); nt = np.array(d["net_test"])
+            out_z = {"z(net)+z(gauss)": z(nv, nt) + z(gtr_v, gtr_t),
+                     "z(net)+z(gmm)": z(nv, nt) + z(np.array(d["held_val"]), np.array(d["gmm_test"])),
+                     "z(net)+0.5z(gauss)": z(nv, nt) + 0.5 * z(gtr_v, gtr_t)}
+            out = {"default": np.array(d["net_test"]), "gmm": np.array(d["gmm_test"]),
+                   "gauss k=1": g, "chow-liu": t, "loss+chow-liu": loss + t, "loss only": loss, **out_z}
+            for m, sc in out.items(): res.setdefault(m, []).append((ap(y, sc), auc(y, sc)))
+        print(f"## {name}")
+        for m, v in res.items():
+            a = np.array(v)
+            print(f"{m:14s} {a[:,0].mean():6.2f} ± {a[:,0].std():5.2f} [" + " ".join(f"{x:.2f}" for x in a[:,0]) + f"] AUC {a[:,1].mean():.2f}")
+
+if __name__ == "__main__":
+    main()

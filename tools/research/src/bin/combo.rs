@@ -11,6 +11,8 @@ use gnsm::eval::Protocol;
 use gnsm::msma::{Detector, GmmParams, Matrix};
 use gnsm::GnsmConfig;
 
+/// The baselines' plain one-hot rows: the same encoding as the private `one_hot` in
+/// `src/eval/baselines.rs` (which `Protocol::baselines` uses but does not export).
 fn one_hot(schema: &Schema, table: &Table, rows: &[usize]) -> anyhow::Result<Matrix> {
     let e = schema.encode_rows(table, rows, Encoding::OneHot)?;
     let w = e.layout.width();

@@ -11,13 +11,17 @@ fn main() -> anyhow::Result<()> {
     let a: Vec<String> = std::env::args().collect();
     let dataset = PaperDataset::from_name(&a[1]).unwrap();
     let seeds: Vec<u64> = a[2].split(',').map(|s| s.parse().unwrap()).collect();
+    let ema: Option<f64> = a.get(3).map(|s| s.parse().unwrap());
+    let paths: &[bool] = if ema.is_some() {
+        &[true]
+    } else {
+        &[true, false]
+    };
     let data = dataset.load(&default_data_dir().unwrap())?;
     for seed in seeds {
         let protocol = Protocol::new(&data.schema, &data.table, seed, dataset.vocabulary())?;
         let split = protocol.split();
         let labels = protocol.test_labels();
-        let ema: Option<f64> = a.get(3).map(|s| s.parse().unwrap());
-        let paths: &[bool] = if ema.is_some() { &[true] } else { &[true, false] };
         for &fused in paths {
             let mut config = GnsmConfig::default().with_seed(seed);
             config.trainer.fused_cpu_step = fused;
