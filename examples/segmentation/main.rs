@@ -21,7 +21,9 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod figure;
 mod report;
+mod scoring;
 mod stages;
 
 use std::path::{Path, PathBuf};
@@ -181,6 +183,6 @@ fn main() -> Result<()> {
         .collect();
     let clean = test.iter().map(|p| (None, p.clone())).collect();
     let conditions: [Condition; 2] = [("clean", clean), ("shifted", shifted)];
-    let scored = stages::score(&args, &segmenter, &scorer, &val, &conditions, &classes)?;
+    let scored = scoring::score(&args, &segmenter, &scorer, &val, &conditions, &classes)?;
     report::write(&args, &segmenter, &conditions, &scored, &classes)
 }
