@@ -19,3 +19,23 @@ pub fn fit_on_split(
         &mut |_| {},
     )?)
 }
+
+/// One fit's line: best validation loss, where it fell, time, AP and ROC-AUC × 100 of
+/// `scores` against `labels`, after `what`.
+pub fn fit_line(
+    what: &str,
+    summary: &FitSummary,
+    labels: &[bool],
+    scores: &[f64],
+) -> anyhow::Result<String> {
+    let t = &summary.training;
+    Ok(format!(
+        "{what}: best val {:.6} at {} of {} ({:.0} s) AP {:.2} AUC {:.2}",
+        t.best_val_loss,
+        t.best_step,
+        t.steps,
+        t.seconds,
+        gnsm::msma::average_precision(labels, scores)? * 100.0,
+        gnsm::msma::roc_auc(labels, scores)? * 100.0,
+    ))
+}

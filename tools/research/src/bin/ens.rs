@@ -19,9 +19,19 @@ fn main() -> anyhow::Result<()> {
         schema.fit_with(&data.table, &dataset.vocabulary().rows(&labels, &inl), &inl)?;
         for &off in &offsets {
             let mut config = GnsmConfig::paper().with_seed(seed);
-            config.trainer.batch_size = 256; config.trainer.steps = steps;
-            config.network.seed = seed * 1000 + off; config.trainer.seed = seed * 1000 + off;
-            let (det, _) = Gnsm::fit_rows(&config, schema.clone(), &data.table, &split.train, &split.val, &Device::Cpu, &mut |_| {})?;
+            config.trainer.batch_size = 256;
+            config.trainer.steps = steps;
+            config.network.seed = seed * 1000 + off;
+            config.trainer.seed = seed * 1000 + off;
+            let (det, _) = Gnsm::fit_rows(
+                &config,
+                schema.clone(),
+                &data.table,
+                &split.train,
+                &split.val,
+                &Device::Cpu,
+                &mut |_| {},
+            )?;
             let dir = std::path::PathBuf::from(format!("research/feat/{name}-{seed}-{tag}"));
             det.save(dir.join(format!("model_o{off}.gnsm")))?;
             println!("{name} {seed} off {off} done");

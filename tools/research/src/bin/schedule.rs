@@ -22,23 +22,15 @@ fn main() -> anyhow::Result<()> {
         config.trainer.max_minutes = None;
         let (det, summary) = gnsm_research::fit_on_split(&protocol, &config)?;
         let s = det.score_table(protocol.table(), Some(&protocol.split().test))?;
-        let t = &summary.training;
-        let curve: Vec<String> = t
+        let curve: Vec<String> = summary
+            .training
             .curve
             .iter()
             .map(|c| format!("{}:{:.3}/{:.3}", c.step, c.train_loss, c.val_loss))
             .collect();
-        println!(
-            "{} seed {seed} ema {ema} steps {steps}: best val {:.6} at {} of {} ({:.0} s) AP {:.2} AUC {:.2}\n  {}",
-            a[1],
-            t.best_val_loss,
-            t.best_step,
-            t.steps,
-            t.seconds,
-            gnsm::msma::average_precision(&labels, &s)? * 100.0,
-            gnsm::msma::roc_auc(&labels, &s)? * 100.0,
-            curve.join(" ")
-        );
+        let what = format!("{} seed {seed} ema {ema} steps {steps}", a[1]);
+        let line = gnsm_research::fit_line(&what, &summary, &labels, &s)?;
+        println!("{line}\n  {}", curve.join(" "));
     }
     Ok(())
 }

@@ -1,4 +1,4 @@
-use gnsm::data::{default_data_dir, paper_split, labels_of, PaperDataset};
+use gnsm::data::{default_data_dir, labels_of, paper_split, PaperDataset};
 fn main() -> anyhow::Result<()> {
     let dir = default_data_dir().unwrap();
     let out = std::path::Path::new("research/splits");
