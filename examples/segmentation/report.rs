@@ -6,6 +6,7 @@ use gnsm::data::OutputFile;
 use gnsm_segmentation::metrics::{spearman, top_pearson, ClassOverlap};
 use gnsm_segmentation::{SegmentationPair, Segmenter};
 
+use crate::figure::figure;
 use crate::{read_json, Args, Classes, Condition, Scored};
 
 /// An anomaly score of a pair (higher: more anomalous).
@@ -145,7 +146,7 @@ pub(crate) fn write(
         md.push_str(&format!("| {stage} | {s:.0} |\n"));
     }
     md.push_str(&format!("| total | {:.0} |\n", times.values().sum::<f64>()));
-    crate::figure::figure(
+    figure(
         args,
         segmenter,
         &conditions[0].1,

@@ -20,14 +20,16 @@ pub fn fit_on_split(
     )?)
 }
 
-/// One fit's line: best validation loss, where it fell, time, AP and ROC-AUC × 100 of
-/// `scores` against `labels`, after `what`.
+/// One fit's line after `what`: best validation loss, where it fell, time, and the
+/// detector's AP and ROC-AUC × 100 on the protocol's test rows.
 pub fn fit_line(
     what: &str,
+    protocol: &Protocol<'_>,
+    detector: &Gnsm,
     summary: &FitSummary,
-    labels: &[bool],
-    scores: &[f64],
 ) -> anyhow::Result<String> {
+    let scores = detector.score_table(protocol.table(), Some(&protocol.split().test))?;
+    let labels = protocol.test_labels();
     let t = &summary.training;
     Ok(format!(
         "{what}: best val {:.6} at {} of {} ({:.0} s) AP {:.2} AUC {:.2}",
@@ -35,7 +37,7 @@ pub fn fit_line(
         t.best_step,
         t.steps,
         t.seconds,
-        gnsm::msma::average_precision(labels, scores)? * 100.0,
-        gnsm::msma::roc_auc(labels, scores)? * 100.0,
+        gnsm::msma::average_precision(&labels, &scores)? * 100.0,
+        gnsm::msma::roc_auc(&labels, &scores)? * 100.0,
     ))
 }

@@ -20,8 +20,6 @@ fn main() -> anyhow::Result<()> {
     let data = dataset.load(&default_data_dir().unwrap())?;
     for seed in seeds {
         let protocol = Protocol::new(&data.schema, &data.table, seed, dataset.vocabulary())?;
-        let split = protocol.split();
-        let labels = protocol.test_labels();
         for &fused in paths {
             let mut config = GnsmConfig::default().with_seed(seed);
             config.trainer.fused_cpu_step = fused;
@@ -30,7 +28,6 @@ fn main() -> anyhow::Result<()> {
             }
             config.trainer.max_minutes = None;
             let (det, summary) = gnsm_research::fit_on_split(&protocol, &config)?;
-            let s = det.score_table(protocol.table(), Some(&split.test))?;
             let curve: Vec<String> = summary
                 .training
                 .curve
@@ -38,7 +35,7 @@ fn main() -> anyhow::Result<()> {
                 .map(|c| format!("{c:?}"))
                 .collect();
             let what = format!("{} seed {seed} fused {fused}", a[1]);
-            let line = gnsm_research::fit_line(&what, &summary, &labels, &s)?;
+            let line = gnsm_research::fit_line(&what, &protocol, &det, &summary)?;
             println!("{line}\n  {}", curve.join(" "));
         }
     }

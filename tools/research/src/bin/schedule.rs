@@ -15,13 +15,11 @@ fn main() -> anyhow::Result<()> {
     let data = dataset.load(&default_data_dir().unwrap())?;
     for seed in seeds {
         let protocol = Protocol::new(&data.schema, &data.table, seed, dataset.vocabulary())?;
-        let labels = protocol.test_labels();
         let mut config = GnsmConfig::default().with_seed(seed);
         config.trainer.ema_decay = ema;
         config.trainer.steps = steps;
         config.trainer.max_minutes = None;
         let (det, summary) = gnsm_research::fit_on_split(&protocol, &config)?;
-        let s = det.score_table(protocol.table(), Some(&protocol.split().test))?;
         let curve: Vec<String> = summary
             .training
             .curve
@@ -29,7 +27,7 @@ fn main() -> anyhow::Result<()> {
             .map(|c| format!("{}:{:.3}/{:.3}", c.step, c.train_loss, c.val_loss))
             .collect();
         let what = format!("{} seed {seed} ema {ema} steps {steps}", a[1]);
-        let line = gnsm_research::fit_line(&what, &summary, &labels, &s)?;
+        let line = gnsm_research::fit_line(&what, &protocol, &det, &summary)?;
         println!("{line}\n  {}", curve.join(" "));
     }
     Ok(())
