@@ -41,3 +41,14 @@ pub fn fit_line(
         gnsm::msma::roc_auc(&labels, &scores)? * 100.0,
     ))
 }
+
+/// The validation curve as `step:train/val` pairs.
+pub fn curve_line(summary: &FitSummary) -> String {
+    let points: Vec<String> = summary
+        .training
+        .curve
+        .iter()
+        .map(|c| format!("{}:{:.3}/{:.3}", c.step, c.train_loss, c.val_loss))
+        .collect();
+    points.join(" ")
+}

@@ -28,15 +28,9 @@ fn main() -> anyhow::Result<()> {
             }
             config.trainer.max_minutes = None;
             let (det, summary) = gnsm_research::fit_on_split(&protocol, &config)?;
-            let curve: Vec<String> = summary
-                .training
-                .curve
-                .iter()
-                .map(|c| format!("{c:?}"))
-                .collect();
             let what = format!("{} seed {seed} fused {fused}", a[1]);
             let line = gnsm_research::fit_line(&what, &protocol, &det, &summary)?;
-            println!("{line}\n  {}", curve.join(" "));
+            println!("{line}\n  {}", gnsm_research::curve_line(&summary));
         }
     }
     Ok(())

@@ -20,15 +20,9 @@ fn main() -> anyhow::Result<()> {
         config.trainer.steps = steps;
         config.trainer.max_minutes = None;
         let (det, summary) = gnsm_research::fit_on_split(&protocol, &config)?;
-        let curve: Vec<String> = summary
-            .training
-            .curve
-            .iter()
-            .map(|c| format!("{}:{:.3}/{:.3}", c.step, c.train_loss, c.val_loss))
-            .collect();
         let what = format!("{} seed {seed} ema {ema} steps {steps}", a[1]);
         let line = gnsm_research::fit_line(&what, &protocol, &det, &summary)?;
-        println!("{line}\n  {}", curve.join(" "));
+        println!("{line}\n  {}", gnsm_research::curve_line(&summary));
     }
     Ok(())
 }
