@@ -118,10 +118,16 @@ impl Gnsm {
             header.config.trainer.noise.build()?,
             header.config.score_batch,
         )?;
+        let stage = Stage::restore(header.stage, &scorer);
+        let mut config = header.config;
+        if let Some(params) = stage.denoising_params() {
+            // A file from before the one-hot density term reads its settings as the default's.
+            config.score = crate::ScoreMethod::DenoisingLoss(params.clone());
+        }
         Ok(Self {
-            stage: Stage::restore(header.stage, &scorer),
+            stage,
             scorer,
-            config: header.config,
+            config,
             schema: header.schema,
             training: header.training,
             calibration: header.calibration,
@@ -257,12 +263,20 @@ fn check(
                 ),
             ))
         }
-        SavedStage::Denoising { params, prior } => {
+        SavedStage::Denoising {
+            params,
+            prior,
+            one_hot,
+            ..
+        } => {
             params
                 .validate()
                 .map_err(|e| bad(path, format!("bad scoring settings: {e}")))?;
             if let Some(prior) = prior {
                 prior.check(&layout).map_err(|reason| bad(path, reason))?;
+            }
+            if let Some(one_hot) = one_hot {
+                one_hot.check(&layout).map_err(|reason| bad(path, reason))?;
             }
         }
         SavedStage::Msma(_) => {}

@@ -6,6 +6,7 @@ use msma::{Detector, Msma};
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
+use crate::onehot::{OneHotDensityParams, OneHotReport, OneHotTerm};
 use crate::scorer::{LevelParts, Scorer};
 use crate::GnsmError;
 
@@ -42,6 +43,9 @@ pub struct DenoisingParams {
     /// among the fitting rows; a standard normal for continuous features): a product of
     /// the network's expert with an independent-columns one.
     pub frequency_prior: bool,
+    /// Add the one-hot mixture's score when it generalises to the validation rows (see
+    /// [`OneHotDensityParams`]); `None` scores the loss alone. Default on.
+    pub one_hot: Option<OneHotDensityParams>,
 }
 
 impl Default for DenoisingParams {
@@ -50,6 +54,7 @@ impl Default for DenoisingParams {
             draws: 8,
             seed: 0x5eed,
             frequency_prior: true,
+            one_hot: Some(OneHotDensityParams::default()),
         }
     }
 }
@@ -65,6 +70,9 @@ impl DenoisingParams {
                 "score.denoising_loss.draws = {}: must be between 1 and 1024",
                 self.draws
             )));
+        }
+        if let Some(one_hot) = &self.one_hot {
+            one_hot.validate()?;
         }
         Ok(())
     }
@@ -157,6 +165,8 @@ pub(crate) enum Stage {
         params: DenoisingParams,
         bank: Box<NoiseBank>,
         prior: Option<FrequencyPrior>,
+        one_hot: Option<Box<OneHotTerm>>,
+        one_hot_report: Option<OneHotReport>,
     },
 }
 
@@ -168,6 +178,11 @@ pub(crate) enum SavedStage {
     Denoising {
         params: DenoisingParams,
         prior: Option<FrequencyPrior>,
+        /// Absent in files written before the one-hot density term.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        one_hot: Option<Box<OneHotTerm>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        one_hot_report: Option<OneHotReport>,
     },
 }
 
@@ -175,31 +190,36 @@ pub(crate) enum SavedStage {
 pub(crate) struct Scored {
     /// The pass the parts came from.
     pub(crate) parts: LevelParts,
-    /// Per row, per feature: the feature's additive part of the score (denoising loss), or
-    /// `None` for MSMA, whose score does not split by feature.
+    /// Per row, per feature: the feature's additive part of the denoising loss (of the whole
+    /// score unless the one-hot density term is added to it), or `None` for MSMA, whose
+    /// score does not split by feature.
     pub(crate) features: Option<Vec<f64>>,
     /// Per row.
     pub(crate) scores: Vec<f64>,
 }
 
 impl Stage {
-    /// Fit on the encoded inlier rows (the parts taken together: training and validation
-    /// rows, dense or compact), expanded a batch of `batch` rows at a time.
+    /// Fit on the encoded inlier rows, training and validation (dense or compact), expanded
+    /// a batch of `batch` rows at a time; `seed` seeds the one-hot density term.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn fit(
         method: &ScoreMethod,
         msma: &msma::MsmaParams,
         denoise: bool,
         scorer: &Scorer,
-        parts: &[Rows<'_>],
+        train: Rows<'_>,
+        val: Rows<'_>,
         batch: usize,
+        seed: u64,
     ) -> Result<Self, GnsmError> {
         let layout = scorer.layout();
+        let parts = [train, val];
         match method {
             ScoreMethod::Msma => {
                 // Score norms a batch at a time: only the (rows × levels) norms stay.
                 let (mut norms, mut total, mut cols) = (Vec::new(), 0, 0);
                 let mut buffer = Vec::new();
-                for part in parts {
+                for part in &parts {
                     let rows = part.count(layout, "rows to fit MSMA on")?;
                     for start in (0..rows).step_by(batch.max(1)) {
                         let n = batch.max(1).min(rows - start);
@@ -213,15 +233,62 @@ impl Stage {
                 let norms = msma::Matrix::new(total, cols, norms)?;
                 Ok(Self::Msma(Box::new(msma::Fit::fit(msma, &norms)?)))
             }
-            ScoreMethod::DenoisingLoss(params) => Ok(Self::Denoising {
-                bank: bank(scorer, params),
-                prior: if params.frequency_prior {
-                    Some(FrequencyPrior::fit(layout, parts)?)
-                } else {
-                    None
-                },
-                params: params.clone(),
-            }),
+            ScoreMethod::DenoisingLoss(params) => {
+                let mut stage = Self::Denoising {
+                    bank: bank(scorer, params),
+                    prior: if params.frequency_prior {
+                        Some(FrequencyPrior::fit(layout, &parts)?)
+                    } else {
+                        None
+                    },
+                    params: params.clone(),
+                    one_hot: None,
+                    one_hot_report: None,
+                };
+                if let Some(one_hot_params) = &params.one_hot {
+                    let loss_scores = |rows: &[f32]| -> Result<Vec<f64>, GnsmError> {
+                        let mut scores = Vec::with_capacity(rows.len() / layout.width());
+                        for chunk in rows.chunks(batch.max(1) * layout.width()) {
+                            scores.extend(stage.score(scorer, chunk, denoise, false)?.scores);
+                        }
+                        Ok(scores)
+                    };
+                    let (term, report) = crate::onehot::fit(
+                        one_hot_params,
+                        layout,
+                        &train,
+                        &val,
+                        seed,
+                        loss_scores,
+                    )?;
+                    if let Self::Denoising {
+                        one_hot,
+                        one_hot_report,
+                        ..
+                    } = &mut stage
+                    {
+                        *one_hot = term.map(Box::new);
+                        *one_hot_report = Some(report);
+                    }
+                }
+                Ok(stage)
+            }
+        }
+    }
+
+    /// The denoising loss's settings, for the denoising stage.
+    pub(crate) fn denoising_params(&self) -> Option<&DenoisingParams> {
+        match self {
+            Self::Denoising { params, .. } => Some(params),
+            Self::Msma(_) => None,
+        }
+    }
+
+    /// What fitting the one-hot density term found, when it was fitted.
+    pub(crate) fn one_hot_report(&self) -> Option<&OneHotReport> {
+        match self {
+            Self::Denoising { one_hot_report, .. } => one_hot_report.as_ref(),
+            Self::Msma(_) => None,
         }
     }
 
@@ -229,11 +296,24 @@ impl Stage {
     pub(crate) fn restore(saved: SavedStage, scorer: &Scorer) -> Self {
         match saved {
             SavedStage::Msma(m) => Self::Msma(m),
-            SavedStage::Denoising { params, prior } => Self::Denoising {
-                bank: bank(scorer, &params),
+            SavedStage::Denoising {
+                mut params,
                 prior,
-                params,
-            },
+                one_hot,
+                one_hot_report,
+            } => {
+                if one_hot_report.is_none() {
+                    // Written before the term existed: it scored the loss alone.
+                    params.one_hot = None;
+                }
+                Self::Denoising {
+                    bank: bank(scorer, &params),
+                    prior,
+                    params,
+                    one_hot,
+                    one_hot_report,
+                }
+            }
         }
     }
 
@@ -241,9 +321,17 @@ impl Stage {
     pub(crate) fn saved(&self) -> SavedStage {
         match self {
             Self::Msma(m) => SavedStage::Msma(m.clone()),
-            Self::Denoising { params, prior, .. } => SavedStage::Denoising {
+            Self::Denoising {
+                params,
+                prior,
+                one_hot,
+                one_hot_report,
+                ..
+            } => SavedStage::Denoising {
                 params: params.clone(),
                 prior: prior.clone(),
+                one_hot: one_hot.clone(),
+                one_hot_report: one_hot_report.clone(),
             },
         }
     }
@@ -275,7 +363,12 @@ impl Stage {
                     scores,
                 })
             }
-            Self::Denoising { bank, prior, .. } => {
+            Self::Denoising {
+                bank,
+                prior,
+                one_hot,
+                ..
+            } => {
                 let parts = scorer.loss_pass(encoded, bank, keep_lowest)?;
                 let layout = scorer.layout();
                 let width = layout.width();
@@ -295,10 +388,13 @@ impl Stage {
                         }
                     }
                 }
-                let scores = features
+                let mut scores: Vec<f64> = features
                     .chunks_exact(n_features)
                     .map(|f| f.iter().sum())
                     .collect();
+                if let Some(term) = one_hot {
+                    term.combine(layout, encoded, &mut scores)?;
+                }
                 Ok(Scored {
                     parts,
                     features: Some(features),

@@ -12,6 +12,7 @@ use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use crate::density::{ScoreMethod, Scored, Stage};
+use crate::onehot::OneHotReport;
 use crate::scorer::Scorer;
 use crate::{Calibration, DecisionRule, GnsmConfig, GnsmError};
 
@@ -32,6 +33,9 @@ pub struct FitSummary {
     pub training: TrainSummary,
     /// The MSMA component selection (MSMA scoring only).
     pub selection: Option<Selection>,
+    /// What fitting the one-hot density term found (denoising loss with the term on).
+    #[serde(default)]
+    pub one_hot: Option<OneHotReport>,
     /// Trainable parameters of the network.
     pub parameters: usize,
     /// Wall-clock seconds of the whole fit.
@@ -189,10 +193,13 @@ impl Gnsm {
             &config.msma,
             config.denoise,
             &scorer,
-            &[(&train_x).into(), (&val_x).into()],
+            (&train_x).into(),
+            (&val_x).into(),
             config.score_batch,
+            config.seed,
         )?;
         let selection = stage.msma().and_then(|m| m.selection().cloned());
+        let one_hot = stage.one_hot_report().cloned();
         let detector = Self {
             config: config.clone(),
             schema,
@@ -210,6 +217,7 @@ impl Gnsm {
                 calibration_rows: 0,
                 training,
                 selection,
+                one_hot,
                 parameters,
                 seconds: start.elapsed().as_secs_f64(),
             },
@@ -220,8 +228,9 @@ impl Gnsm {
     /// describe, usually train + validation), keeping the trained network: to compare scoring
     /// methods, MSMA settings or the denoising step on the very same network. The
     /// configuration is updated, so a saved model scores as refitted. Returns the MSMA model
-    /// selection made, if any. The calibration is dropped (it scored with the old stage):
-    /// call [`Gnsm::calibrate`] again for p-values.
+    /// selection made, if any. The one-hot density term, when on, is fitted on all but the
+    /// last `val_fraction` of `rows` and checked on those. The calibration is dropped (it
+    /// scored with the old stage): call [`Gnsm::calibrate`] again for p-values.
     ///
     /// # Errors
     /// Encoding errors, bad settings, or [`GnsmError::Msma`] when a mixture cannot be fitted.
@@ -241,14 +250,26 @@ impl Gnsm {
         if config.score == ScoreMethod::Msma {
             check_components(&config.msma, rows.len())?;
         }
-        let encoded = self.schema.encode_compact(table, rows)?;
+        if rows.len() < 2 {
+            return Err(GnsmError::Invalid(format!(
+                "{} rows are too few to fit a scoring stage on",
+                rows.len()
+            )));
+        }
+        let n_val =
+            ((rows.len() as f64 * config.val_fraction).round() as usize).clamp(1, rows.len() - 1);
+        let (train, val) = rows.split_at(rows.len() - n_val);
+        let train = self.schema.encode_compact(table, train)?;
+        let val = self.schema.encode_compact(table, val)?;
         let stage = Stage::fit(
             &config.score,
             &config.msma,
             config.denoise,
             &self.scorer,
-            &[(&encoded).into()],
+            (&train).into(),
+            (&val).into(),
             config.score_batch,
+            config.seed,
         )?;
         let selection = stage.msma().and_then(|m| m.selection().cloned());
         self.stage = stage;
@@ -271,6 +292,12 @@ impl Gnsm {
     /// The MSMA density model, when the detector scores with MSMA.
     pub fn msma(&self) -> Option<&Msma> {
         self.stage.msma()
+    }
+
+    /// What fitting the one-hot density term found (whether the score uses it, and why), when
+    /// the detector scores with the denoising loss and the term was on.
+    pub fn one_hot_report(&self) -> Option<&OneHotReport> {
+        self.stage.one_hot_report()
     }
 
     /// How the network was trained (`None` for a model file written before this was saved).

@@ -27,6 +27,7 @@ mod detector;
 mod error;
 pub mod eval;
 mod explain;
+mod onehot;
 mod scorer;
 
 pub use config::{GnsmConfig, TrainOverrides};
@@ -34,6 +35,7 @@ pub use density::{DenoisingParams, ScoreMethod};
 pub use detector::{FitSummary, Gnsm};
 pub use error::GnsmError;
 pub use explain::{Contribution, Explanation};
+pub use onehot::{OneHotDensityParams, OneHotReport};
 pub use msma::{Calibration, DecisionRule};
 
 /// The candle device type the API takes (`Device::Cpu`, or CUDA / Metal with the

@@ -42,7 +42,7 @@ mod mixture;
 pub use ecod::{Ecod, EcodParams, EcodTails};
 pub use error::BaselineError;
 pub use iforest::{average_path_length, IsolationForest, IsolationForestParams};
-pub use mixture::{CandidateFit, GmmDetector, GmmDetectorParams};
+pub use mixture::{CandidateFit, GmmDetector, GmmDetectorParams, HeldOutScores};
 
 use msma::Matrix;
 

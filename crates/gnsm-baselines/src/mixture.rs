@@ -62,11 +62,51 @@ pub struct CandidateFit {
     pub error: Option<String>,
 }
 
+/// Summary of the anomaly scores (minus log-likelihoods) that the chosen component count,
+/// fitted on the training rows alone, gave the validation rows: how the mixture scores
+/// rows it has not seen, before the final refit on train + validation takes them in.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct HeldOutScores {
+    /// Validation rows scored.
+    pub rows: usize,
+    /// Their mean score.
+    pub mean: f64,
+    /// Their standard deviation (population, `ddof = 0`).
+    pub std: f64,
+}
+
+impl HeldOutScores {
+    /// Mean and population standard deviation of `scores` (`None` when empty or when any
+    /// is not finite).
+    ///
+    /// ```
+    /// use gnsm_baselines::HeldOutScores;
+    /// let s = HeldOutScores::of(&[1.0, 3.0]).unwrap();
+    /// assert_eq!((s.rows, s.mean, s.std), (2, 2.0, 1.0));
+    /// assert!(HeldOutScores::of(&[]).is_none());
+    /// ```
+    pub fn of(scores: &[f64]) -> Option<Self> {
+        if scores.is_empty() || scores.iter().any(|s| !s.is_finite()) {
+            return None;
+        }
+        let n = scores.len() as f64;
+        let mean = scores.iter().sum::<f64>() / n;
+        let var = scores.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / n;
+        Some(Self {
+            rows: scores.len(),
+            mean,
+            std: var.sqrt(),
+        })
+    }
+}
+
 /// A fitted mixture: anomaly score = minus the log-likelihood of a record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GmmDetector {
     gmm: GaussianMixture,
     candidates: Vec<CandidateFit>,
+    #[serde(default)]
+    held_out: Option<HeldOutScores>,
 }
 
 impl GmmDetectorParams {
@@ -112,6 +152,7 @@ impl GmmDetectorParams {
         check_fit_input("GMM validation rows", validation, 1)?;
         check_width("GMM validation rows", train.cols(), validation)?;
         let mut candidates = Vec::with_capacity(self.candidates.len());
+        let mut held_out = Vec::with_capacity(self.candidates.len());
         for &k in &self.candidates {
             let params = GmmParams {
                 n_components: k,
@@ -120,11 +161,16 @@ impl GmmDetectorParams {
             };
             let outcome = params
                 .fit(train)
-                .and_then(|g| g.score(validation))
+                .and_then(|g| g.score_samples(validation))
                 .map_err(|e| e.to_string());
+            // The mean over rows is what GaussianMixture::score returns.
+            let ll = outcome.as_ref().ok().map(|lls| mean(lls));
+            held_out.push(outcome.as_ref().ok().and_then(|lls| {
+                HeldOutScores::of(&lls.iter().map(|ll| -ll).collect::<Vec<_>>())
+            }));
             candidates.push(CandidateFit {
                 components: k,
-                validation_ll: outcome.as_ref().ok().copied(),
+                validation_ll: ll,
                 error: outcome.err(),
             });
         }
@@ -152,7 +198,16 @@ impl GmmDetectorParams {
             ..self.gmm.clone()
         }
         .fit(&all)?;
-        Ok(GmmDetector { gmm, candidates })
+        let held_out = self
+            .candidates
+            .iter()
+            .position(|&k| k == chosen)
+            .and_then(|i| held_out[i]);
+        Ok(GmmDetector {
+            gmm,
+            candidates,
+            held_out,
+        })
     }
 }
 
@@ -184,6 +239,16 @@ impl GmmDetector {
     pub fn candidates(&self) -> &[CandidateFit] {
         &self.candidates
     }
+
+    /// How the chosen component count, fitted on the training rows alone, scored the
+    /// validation rows (`None` for a detector read from an older file).
+    pub fn held_out(&self) -> Option<HeldOutScores> {
+        self.held_out
+    }
+}
+
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len() as f64
 }
 
 impl Detector<Matrix> for GmmDetector {

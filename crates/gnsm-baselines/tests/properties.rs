@@ -136,3 +136,54 @@ fn bad_input_is_an_error_not_a_panic() {
         .to_string();
     assert!(msg.contains("expected 2 columns, got 3"), "{msg}");
 }
+
+#[test]
+fn held_out_scores_are_the_chosen_count_fitted_on_train_alone_scoring_validation() {
+    use msma::GmmParams;
+    let rows: Vec<Vec<f64>> = (0..90)
+        .map(|i| {
+            let c = [0.0, 4.0, 9.0][i % 3];
+            vec![
+                c + 0.1 * ((i * 7 % 13) as f64 - 6.0),
+                c + 0.1 * ((i * 5 % 11) as f64 - 5.0),
+            ]
+        })
+        .collect();
+    let train = Matrix::from_rows(&rows[..70]).unwrap();
+    let val = Matrix::from_rows(&rows[70..]).unwrap();
+    let params = GmmDetectorParams {
+        candidates: vec![1, 3],
+        ..GmmDetectorParams::default()
+    }
+    .seed(7);
+    let detector = params.fit_split(&train, &val).unwrap();
+    let held = detector.held_out().unwrap();
+    let chosen = detector.mixture().n_components();
+    // Refit by hand: the chosen count on train alone, scored on the validation rows.
+    let alone = GmmParams {
+        n_components: chosen,
+        seed: 7,
+        ..params.gmm.clone()
+    }
+    .fit(&train)
+    .unwrap();
+    let scores: Vec<f64> = alone
+        .score_samples(&val)
+        .unwrap()
+        .iter()
+        .map(|ll| -ll)
+        .collect();
+    let mean = scores.iter().sum::<f64>() / 20.0;
+    let std = (scores.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / 20.0).sqrt();
+    assert_eq!(held.rows, 20);
+    approx::assert_relative_eq!(held.mean, mean, max_relative = 1e-12);
+    approx::assert_relative_eq!(held.std, std, max_relative = 1e-12);
+    // The candidate's recorded validation log-likelihood is minus that mean.
+    let ll = detector
+        .candidates()
+        .iter()
+        .find(|c| c.components == chosen)
+        .and_then(|c| c.validation_ll)
+        .unwrap();
+    approx::assert_relative_eq!(ll, -mean, max_relative = 1e-12);
+}
