@@ -47,19 +47,24 @@ def methods(d):
         "robust z held": z(nv, nt, True) + z(hv, gt, True),
         "max z held": np.maximum(z(nv, nt), z(hv, gt)),
     }
-    return y, out
+    # The gate the library adopted (src/onehot.rs): held-out minus in-sample mean GMM score
+    # of the validation inliers, in in-sample standard deviations; the z-sum when below 1.
+    gap = (hv.mean() - gv.mean()) / max(gv.std(), 1e-12)
+    out["gated z sum (gap < 1)"] = out["z(net)+z(gmm) held val"] if gap < 1 else nt
+    return y, out, gap
 
 def main():
     for name in sys.argv[1:]:
         files = sorted(glob.glob(f"research/combo/{name}-*.json"))
         if not files: continue
-        rows = {}
+        rows, gaps = {}, []
         for f in files:
             d = json.load(open(f))
-            y, ms = methods(d)
+            y, ms, gap = methods(d)
+            gaps.append(gap)
             for k, s in ms.items():
                 rows.setdefault(k, []).append((ap(y, s), auc(y, s)))
-        print(f"## {name} ({len(files)} seeds)")
+        print(f"## {name} ({len(files)} seeds), gap per seed: " + " ".join(f"{g:.2f}" for g in gaps))
         for k, v in rows.items():
             a = np.array(v)
             print(f"{k:32s} AP {a[:,0].mean():6.2f} ± {a[:,0].std():5.2f} [" + " ".join(f"{x:.2f}" for x in a[:,0]) + f"]  AUC {a[:,1].mean():6.2f}")

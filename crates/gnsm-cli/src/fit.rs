@@ -43,7 +43,13 @@ pub fn run(args: FitArgs) -> Result<()> {
     detector.save(&args.out)?;
     let scoring = match detector.msma() {
         Some(msma) => format!("{} MSMA components", msma.gmm().n_components()),
-        None => "denoising-loss scores".to_string(),
+        None => match detector.one_hot_report() {
+            Some(r) if r.used => format!(
+                "denoising-loss scores plus a {}-component one-hot mixture",
+                r.components
+            ),
+            _ => "denoising-loss scores".to_string(),
+        },
     };
     println!(
         "fitted on {} rows ({} validation, {} held out to calibrate p-values) of {}: {} steps in {:.1} s, best validation loss {:.5}, {scoring}; model written to {out}",

@@ -130,14 +130,15 @@ pub fn run(args: InfoArgs) -> Result<()> {
     }
     let score = match (&config.score, detector.msma()) {
         (ScoreMethod::DenoisingLoss(p), _) => format!(
-            "expected denoising loss over {} fixed draws per level (seed {}){}",
+            "expected denoising loss over {} fixed draws per level (seed {}){}{}",
             p.draws,
             p.seed,
             if p.frequency_prior {
                 ", with the frequency prior"
             } else {
                 ""
-            }
+            },
+            one_hot_term(detector.one_hot_report())
         ),
         (ScoreMethod::Msma, Some(msma)) => format!(
             "MSMA: a {}-component Gaussian mixture on the score norms (weights {:?}){}",
@@ -170,4 +171,24 @@ pub fn run(args: InfoArgs) -> Result<()> {
     }
     print!("{out}");
     Ok(())
+}
+
+/// How the one-hot mixture term of the default score came out, for `gnsm info`.
+fn one_hot_term(report: Option<&gnsm::OneHotReport>) -> String {
+    match report {
+        None => String::new(),
+        Some(r) if r.used => format!(
+            "; plus a {}-component one-hot mixture (fitted on {} rows; generalisation gap {:.2} sd)",
+            r.components,
+            r.fit_rows,
+            r.gap.unwrap_or(f64::NAN)
+        ),
+        Some(r) => match (r.gap, &r.error) {
+            (Some(gap), None) => format!(
+                "; the one-hot mixture was left out (generalisation gap {gap:.2} sd, at least the limit)"
+            ),
+            (_, Some(e)) => format!("; the one-hot mixture was left out ({e})"),
+            (None, None) => "; the one-hot mixture was left out".into(),
+        },
+    }
 }
