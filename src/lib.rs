@@ -35,8 +35,8 @@ pub use density::{DenoisingParams, ScoreMethod};
 pub use detector::{FitSummary, Gnsm};
 pub use error::GnsmError;
 pub use explain::{Contribution, Explanation};
-pub use onehot::{OneHotDensityParams, OneHotReport};
 pub use msma::{Calibration, DecisionRule};
+pub use onehot::{OneHotDensityParams, OneHotReport};
 
 /// The candle device type the API takes (`Device::Cpu`, or CUDA / Metal with the
 /// features), re-exported so that a user need not match candle's version by hand.

@@ -284,7 +284,9 @@ mod tests {
     fn one_hot_rows_keep_continuous_values_and_mark_the_hot_slot() {
         let cold = LOG_ONE_HOT_COLD;
         let layout = FeatureLayout::new(1, vec![2, 3]).unwrap();
-        let rows = [0.5, cold, 0.0, cold, cold, 0.0, -1.5, 0.0, cold, 0.0, cold, cold];
+        let rows = [
+            0.5, cold, 0.0, cold, cold, 0.0, -1.5, 0.0, cold, 0.0, cold, cold,
+        ];
         let m = one_hot(&layout, &rows).unwrap();
         assert_eq!(
             m.as_slice(),

@@ -87,7 +87,10 @@ fn the_default_score_is_the_loss_plus_the_one_hot_mixture_each_standardised() {
     let report = summary.one_hot.clone().expect("the term was fitted");
     assert_eq!((report.fit_rows, report.val_rows), (540, 60));
     let gap = report.gap.expect("a mixture was fitted");
-    assert!(report.used, "planted inliers are a mixture that generalises: {report:?}");
+    assert!(
+        report.used,
+        "planted inliers are a mixture that generalises: {report:?}"
+    );
     assert!(gap < 1.0);
     assert_eq!(detector.one_hot_report(), Some(&report));
     let combined = detector.score_table(&table, None).unwrap();
@@ -101,7 +104,13 @@ fn the_default_score_is_the_loss_plus_the_one_hot_mixture_each_standardised() {
     let mut alone = Gnsm::load(&model, &Device::Cpu).unwrap();
     assert_eq!(alone.score_table(&table, None).unwrap(), combined);
     alone
-        .refit_scoring(loss_alone(None), config.msma.clone(), true, &table, &inliers)
+        .refit_scoring(
+            loss_alone(None),
+            config.msma.clone(),
+            true,
+            &table,
+            &inliers,
+        )
         .unwrap();
     assert_eq!(alone.one_hot_report(), None);
     let loss = alone.score_table(&table, None).unwrap();
@@ -140,7 +149,10 @@ fn the_default_score_is_the_loss_plus_the_one_hot_mixture_each_standardised() {
     let mut back = detector.score_table(&table, Some(&reversed)).unwrap();
     back.reverse();
     assert_eq!(back, combined);
-    assert_eq!(detector.score_table(&table, Some(&[613])).unwrap()[0], combined[613]);
+    assert_eq!(
+        detector.score_table(&table, Some(&[613])).unwrap()[0],
+        combined[613]
+    );
 
     // A gate no gap passes leaves the loss alone.
     let never = OneHotDensityParams {
@@ -149,7 +161,13 @@ fn the_default_score_is_the_loss_plus_the_one_hot_mixture_each_standardised() {
     };
     let mut gated = Gnsm::load(&model, &Device::Cpu).unwrap();
     gated
-        .refit_scoring(loss_alone(Some(never)), config.msma.clone(), true, &table, &inliers)
+        .refit_scoring(
+            loss_alone(Some(never)),
+            config.msma.clone(),
+            true,
+            &table,
+            &inliers,
+        )
         .unwrap();
     let gated_report = gated.one_hot_report().unwrap();
     assert!(!gated_report.used && gated_report.gap.is_some());
@@ -161,7 +179,13 @@ fn the_default_score_is_the_loss_plus_the_one_hot_mixture_each_standardised() {
         ..Default::default()
     };
     assert!(gated
-        .refit_scoring(loss_alone(Some(bad)), config.msma.clone(), true, &table, &inliers)
+        .refit_scoring(
+            loss_alone(Some(bad)),
+            config.msma.clone(),
+            true,
+            &table,
+            &inliers
+        )
         .is_err());
     support::cleanup(&dir);
 }
@@ -197,6 +221,10 @@ fn over_the_fitting_budget_the_mixture_sees_a_seeded_sample() {
     };
     let (report, scores) = refit(&mut detector);
     assert_eq!((report.fit_rows, report.val_rows), (100, 60));
-    assert_eq!(refit(&mut detector), (report, scores), "the sample is seeded");
+    assert_eq!(
+        refit(&mut detector),
+        (report, scores),
+        "the sample is seeded"
+    );
     support::cleanup(&dir);
 }

@@ -165,9 +165,11 @@ impl GmmDetectorParams {
                 .map_err(|e| e.to_string());
             // The mean over rows is what GaussianMixture::score returns.
             let ll = outcome.as_ref().ok().map(|lls| mean(lls));
-            held_out.push(outcome.as_ref().ok().and_then(|lls| {
-                HeldOutScores::of(&lls.iter().map(|ll| -ll).collect::<Vec<_>>())
-            }));
+            held_out.push(
+                outcome.as_ref().ok().and_then(|lls| {
+                    HeldOutScores::of(&lls.iter().map(|ll| -ll).collect::<Vec<_>>())
+                }),
+            );
             candidates.push(CandidateFit {
                 components: k,
                 validation_ll: ll,
