@@ -17,9 +17,11 @@ pub struct Contribution {
     /// What the model expected there: the category its score pushes towards most at the
     /// lowest noise level (for a continuous column, the denoised value `x + σ²·s`).
     pub expected: String,
-    /// This feature's share of the score: with the denoising loss, its own part of the sum
-    /// (the shares of a row add up to its score exactly); with MSMA, its share of the
-    /// atypicality-weighted squared score norm.
+    /// This feature's share of the score, a fraction (a row's shares add up to 1): with the
+    /// denoising loss, its own part of the loss's sum over features (with the one-hot
+    /// density term on, the shares split the loss part of the score; the mixture's part
+    /// does not split over features); with MSMA, its share of the atypicality-weighted
+    /// squared score norm.
     pub share: f64,
     /// The value was not seen when the detector was fitted (it sits in the reserved slot).
     #[serde(default)]
@@ -42,8 +44,9 @@ pub struct Explanation {
 
 impl Gnsm {
     /// Explain the given rows: each feature's share of the score, and the category the
-    /// model expected there. With the denoising loss the score is a sum over features, and a
-    /// feature's share is its part of it. With MSMA, a feature's share is its part of the
+    /// model expected there. With the denoising loss the loss is a sum over features, and a
+    /// feature's share is its part of it (with the one-hot density term on, of the loss part
+    /// of the score). With MSMA, a feature's share is its part of the
     /// squared score norm at the levels where the record is atypical (levels weighted by how
     /// far the record's norm lies above the inliers' mean, in inlier standard deviations;
     /// all levels alike when none is above). The scores are those of [`Gnsm::score_table`],
