@@ -39,6 +39,11 @@ pub struct SeedResult {
     /// were reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decisions: Option<msma::DecisionMetrics>,
+    /// What fitting the default score's one-hot density term found (whether the score uses
+    /// it, the mixture size, the generalisation gap); `None` for MSMA, with the term off, and
+    /// in results written before it was reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub one_hot: Option<crate::OneHotReport>,
 }
 
 impl SeedResult {
@@ -253,6 +258,7 @@ impl<'a> Protocol<'a> {
                 fit_seconds,
                 score_seconds,
                 decisions: Some(decisions),
+                one_hot: detector.one_hot_report().cloned(),
             },
             detector,
             test_rows: self.split.test.clone(),

@@ -128,10 +128,18 @@ pub fn run(args: EvalArgs) -> Result<()> {
         })?;
         bar.finish_and_clear();
         let r = &run.result;
-        let components = if r.components > 0 {
-            format!(", {} MSMA components", r.components)
-        } else {
-            String::new()
+        let components = match (&r.one_hot, r.components) {
+            (_, k) if k > 0 => format!(", {k} MSMA components"),
+            (Some(t), _) if t.used => format!(
+                ", plus a {}-component one-hot mixture (gap {:.2})",
+                t.components,
+                t.gap.unwrap_or(f64::NAN)
+            ),
+            (Some(t), _) => match t.gap {
+                Some(gap) => format!(", loss alone (one-hot gap {gap:.2})"),
+                None => ", loss alone".into(),
+            },
+            (None, _) => String::new(),
         };
         writeln!(
             say,

@@ -159,6 +159,18 @@ fn fit_score_and_eval() {
     let parsed: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(parsed["seeds"].as_array().unwrap().len(), 1);
+    // The default score's one-hot term: reported in the file, and said in the seed's line.
+    let term = &parsed["seeds"][0]["one_hot"];
+    assert!(term["gap"].as_f64().unwrap().is_finite(), "{term}");
+    let said = if term["used"].as_bool().unwrap() {
+        format!("one-hot mixture (gap {:.2})", term["gap"].as_f64().unwrap())
+    } else {
+        format!(
+            "loss alone (one-hot gap {:.2})",
+            term["gap"].as_f64().unwrap()
+        )
+    };
+    assert!(text(&out).contains(&said), "{said:?} in {}", text(&out));
     assert_eq!(parsed["baselines"].as_array().unwrap().len(), 3);
     for b in parsed["baselines"].as_array().unwrap() {
         let ap = b["ap"].as_f64().unwrap();
