@@ -6,13 +6,13 @@
 use std::path::Path;
 
 use candle_core::{DType, Device, Module, Result as CandleResult, Tensor, D};
-use candle_nn::{linear, GroupNorm, Linear, VarBuilder, VarMap};
+use candle_nn::{linear, Linear, VarBuilder, VarMap};
 use gnsm_noise::NoiseRng;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::invalid;
-use crate::layers::{conv2d, Conv2d};
+use crate::layers::{conv2d, group_norm, Conv2d, GroupNorm};
 use crate::model::{fourier_frequencies, init_vars, load_vars, sorted_vars};
 use crate::{LevelEmbedding, ModelError, FOURIER_KEY};
 
@@ -143,10 +143,10 @@ impl ResBlock {
         vb: VarBuilder<'_>,
     ) -> CandleResult<Self> {
         Ok(Self {
-            in_norm: candle_nn::group_norm(groups, inp, 1e-6, vb.pp("in_norm"))?,
+            in_norm: group_norm(groups, inp, 1e-6, vb.pp("in_norm"))?,
             conv_1: conv3(inp, out, 1, vb.pp("conv_1"))?,
             emb: linear(emb, out, vb.pp("emb"))?,
-            out_norm: candle_nn::group_norm(groups, out, 1e-6, vb.pp("out_norm"))?,
+            out_norm: group_norm(groups, out, 1e-6, vb.pp("out_norm"))?,
             conv_2: conv3(out, out, 1, vb.pp("conv_2"))?,
             skip: if inp == out {
                 None
@@ -157,10 +157,10 @@ impl ResBlock {
     }
 
     fn forward(&self, x: &Tensor, emb: &Tensor) -> CandleResult<Tensor> {
-        let h = self.conv_1.forward(&self.in_norm.forward(x)?.silu()?)?;
+        let h = self.conv_1.forward(&self.in_norm.forward_silu(x)?)?;
         let e = self.emb.forward(emb)?.unsqueeze(2)?.unsqueeze(3)?;
         let h = h.broadcast_add(&e)?;
-        let h = self.conv_2.forward(&self.out_norm.forward(&h)?.silu()?)?;
+        let h = self.conv_2.forward(&self.out_norm.forward_silu(&h)?)?;
         match &self.skip {
             Some(skip) => skip.forward(x)? + h,
             None => x + h,
@@ -180,7 +180,7 @@ struct Attention {
 impl Attention {
     fn new(channels: usize, groups: usize, vb: VarBuilder<'_>) -> CandleResult<Self> {
         Ok(Self {
-            attn_norm: candle_nn::group_norm(groups, channels, 1e-6, vb.pp("attn_norm"))?,
+            attn_norm: group_norm(groups, channels, 1e-6, vb.pp("attn_norm"))?,
             qkv: conv1(channels, 3 * channels, vb.pp("qkv"))?,
             proj: conv1(channels, channels, vb.pp("proj"))?,
             channels,
@@ -307,7 +307,7 @@ impl UNet {
             mid_2: ResBlock::new(last, last, e, g, vb.pp("mid_2"))?,
             upsample,
             up,
-            out_norm: candle_nn::group_norm(g, chans[0], 1e-6, vb.pp("out_norm"))?,
+            out_norm: group_norm(g, chans[0], 1e-6, vb.pp("out_norm"))?,
             conv_out: conv3(chans[0], config.classes, 1, vb.pp("conv_out"))?,
         })
     }
@@ -361,7 +361,7 @@ impl UNet {
                 h = block.forward(&h, &emb)?;
             }
         }
-        self.conv_out.forward(&self.out_norm.forward(&h)?.silu()?)
+        self.conv_out.forward(&self.out_norm.forward_silu(&h)?)
     }
 }
 

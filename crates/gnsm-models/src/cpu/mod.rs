@@ -3,6 +3,7 @@
 //!
 //! - [`ops`]: LayerNorm and the exact GELU as candle custom ops with their own backward;
 //! - [`conv`]: 2-D convolution (im2col + gemm) with its own backward;
+//! - [`group_norm`]: GroupNorm, optionally with SiLU, with its own backward;
 //! - [`inplace`]: the optimizer's moments, AdamW's update and the EMA as in-place ops;
 //! - [`params`]: a tab-ResNet's variables as host slices ([`NetView`]);
 //! - `math`: matmuls through `gemm`, LayerNorm, FiLM and activations on host slices;
@@ -12,6 +13,7 @@
 //! Nothing here depends on the model type: `TabResNetModel` hands over a [`NetView`].
 
 pub(crate) mod conv;
+pub(crate) mod group_norm;
 mod infer;
 pub(crate) mod inplace;
 mod math;
