@@ -6,32 +6,12 @@ mod support;
 
 use candle_core::Device;
 use gnsm::baselines::GmmDetectorParams;
-use gnsm::data::{CsvOptions, Encoding, Schema, SchemaOptions, Table};
-use gnsm::models::TabResNetConfig;
+use gnsm::data::{CsvOptions, Encoding, Schema, Table};
 use gnsm::msma::Matrix;
 use gnsm::{DenoisingParams, Gnsm, GnsmConfig, OneHotDensityParams, ScoreMethod};
 
 fn config() -> GnsmConfig {
-    let mut config = GnsmConfig {
-        network: TabResNetConfig {
-            width: 64,
-            depth: 2,
-            embedding_size: 32,
-            ..Default::default()
-        },
-        schema: SchemaOptions {
-            label: Some("label".into()),
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-    .with_seed(7);
-    config.trainer.steps = 300;
-    config.trainer.batch_size = 128;
-    config.trainer.eval_every = 100;
-    config.trainer.lr = 3e-3;
-    config.min_epochs = 0.0;
-    config
+    support::small_config(300)
 }
 
 fn one_hot(schema: &Schema, table: &Table, rows: &[usize]) -> Matrix {

@@ -4,31 +4,11 @@
 mod support;
 
 use candle_core::Device;
-use gnsm::data::{CsvOptions, SchemaOptions, Table};
-use gnsm::models::TabResNetConfig;
+use gnsm::data::{CsvOptions, Table};
 use gnsm::{Gnsm, GnsmConfig, GnsmError, ScoreMethod};
 
 fn small_config() -> GnsmConfig {
-    let mut config = GnsmConfig {
-        network: TabResNetConfig {
-            width: 64,
-            depth: 2,
-            embedding_size: 32,
-            ..Default::default()
-        },
-        schema: SchemaOptions {
-            label: Some("label".into()),
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-    .with_seed(7);
-    config.trainer.steps = 600;
-    config.trainer.batch_size = 128;
-    config.trainer.eval_every = 200;
-    config.trainer.lr = 3e-3;
-    config.min_epochs = 0.0;
-    config
+    support::small_config(600)
 }
 
 #[test]

@@ -43,3 +43,28 @@ pub fn planted_file(tag: &str) -> (PathBuf, PathBuf) {
 pub fn cleanup(dir: &Path) {
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A small, fast detector for the planted data (width 64, depth 2, seed 7, no minimum
+/// number of passes), trained for `steps` steps of 128 rows and validated three times.
+pub fn small_config(steps: usize) -> gnsm::GnsmConfig {
+    let mut config = gnsm::GnsmConfig {
+        network: gnsm::models::TabResNetConfig {
+            width: 64,
+            depth: 2,
+            embedding_size: 32,
+            ..Default::default()
+        },
+        schema: gnsm::data::SchemaOptions {
+            label: Some("label".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+    .with_seed(7);
+    config.trainer.steps = steps;
+    config.trainer.batch_size = 128;
+    config.trainer.eval_every = (steps / 3).max(1);
+    config.trainer.lr = 3e-3;
+    config.min_epochs = 0.0;
+    config
+}

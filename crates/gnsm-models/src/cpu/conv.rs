@@ -155,13 +155,6 @@ impl ConvShape {
     }
 }
 
-fn contiguous<'a>(s: &'a CpuStorage, l: &Layout, name: &str) -> Result<&'a [f32]> {
-    match super::f32_slice(s, l) {
-        Some(x) => Ok(x),
-        None => candle_core::bail!("{name}: needs a contiguous f32 tensor"),
-    }
-}
-
 /// `conv2d(x, kernel)`: x (B, C, H, W), kernel (O, C, kh, kw) → (B, O, Ho, Wo).
 struct Conv2dOp {
     stride: usize,
@@ -182,8 +175,8 @@ impl CustomOp2 for Conv2dOp {
     ) -> Result<(CpuStorage, Shape)> {
         let g = ConvShape::new(xl, kl, self.stride, self.padding)?;
         let (x, k) = (
-            contiguous(xs, xl, self.name())?,
-            contiguous(ks, kl, self.name())?,
+            super::f32_input(xs, xl, self.name())?,
+            super::f32_input(ks, kl, self.name())?,
         );
         let (taps, pixels) = (g.taps(), g.out_pixels());
         let mut out = vec![0f32; g.batch * g.c_out * pixels];
@@ -278,8 +271,8 @@ impl CustomOp2 for Conv2dInputGrad {
     ) -> Result<(CpuStorage, Shape)> {
         let g = backward_shape(&self.input, kl.dims(), gl, self.stride, self.padding)?;
         let (k, grad) = (
-            contiguous(ks, kl, self.name())?,
-            contiguous(gs, gl, self.name())?,
+            super::f32_input(ks, kl, self.name())?,
+            super::f32_input(gs, gl, self.name())?,
         );
         let (taps, pixels, image) = (g.taps(), g.out_pixels(), g.c_in * g.h * g.w);
         let mut dx = vec![0f32; g.batch * image];
@@ -324,8 +317,8 @@ impl CustomOp2 for Conv2dKernelGrad {
     ) -> Result<(CpuStorage, Shape)> {
         let g = backward_shape(xl.dims(), &self.kernel, gl, self.stride, self.padding)?;
         let (x, grad) = (
-            contiguous(xs, xl, self.name())?,
-            contiguous(gs, gl, self.name())?,
+            super::f32_input(xs, xl, self.name())?,
+            super::f32_input(gs, gl, self.name())?,
         );
         let (taps, pixels, image) = (g.taps(), g.out_pixels(), g.c_in * g.h * g.w);
         let mut dk = vec![0f32; g.c_out * taps];

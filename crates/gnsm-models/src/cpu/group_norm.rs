@@ -15,7 +15,7 @@
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::f32_slice;
+use super::{f32_input, row_stats};
 
 /// Shapes of one GroupNorm application.
 #[derive(Debug, Clone, Copy)]
@@ -54,21 +54,6 @@ impl Dims {
     }
 }
 
-fn slice<'a>(s: &'a CpuStorage, l: &Layout, name: &str) -> Result<&'a [f32]> {
-    match f32_slice(s, l) {
-        Some(x) => Ok(x),
-        None => candle_core::bail!("{name}: needs a contiguous f32 tensor"),
-    }
-}
-
-/// Mean and 1/σ of one block (biased variance, as PyTorch and candle).
-fn block_stats(x: &[f32], eps: f32) -> (f32, f32) {
-    let n = x.len() as f32;
-    let mean = x.iter().sum::<f32>() / n;
-    let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
-    (mean, 1.0 / (var + eps).sqrt())
-}
-
 #[inline]
 fn sigmoid(v: f32) -> f32 {
     1.0 / (1.0 + (-v).exp())
@@ -95,9 +80,9 @@ impl CustomOp3 for GroupNormOp {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let x = slice(s1, l1, self.name())?;
-        let w = slice(s2, l2, self.name())?;
-        let b = slice(s3, l3, self.name())?;
+        let x = f32_input(s1, l1, self.name())?;
+        let w = f32_input(s2, l2, self.name())?;
+        let b = f32_input(s3, l3, self.name())?;
         let dims = Dims::of(l1.shape(), self.groups)?;
         if w.len() != dims.c || b.len() != dims.c {
             candle_core::bail!("group-norm: {} channels, weight {}", dims.c, w.len());
@@ -109,7 +94,7 @@ impl CustomOp3 for GroupNormOp {
                 .zip(x.par_chunks(block))
                 .enumerate()
                 .for_each(|(i, (o, x))| {
-                    let (mean, rstd) = block_stats(x, self.eps);
+                    let (mean, rstd) = row_stats(x, self.eps);
                     let c0 = (i % dims.g) * cpg;
                     for (k, (o, x)) in o.chunks_exact_mut(s).zip(x.chunks_exact(s)).enumerate() {
                         let (scale, shift) = (rstd * w[c0 + k], b[c0 + k]);
@@ -173,9 +158,9 @@ impl CustomOp3 for GroupNormBackward {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let x = slice(s1, l1, self.name())?;
-        let affine = slice(s2, l2, self.name())?;
-        let g = slice(s3, l3, self.name())?;
+        let x = f32_input(s1, l1, self.name())?;
+        let affine = f32_input(s2, l2, self.name())?;
+        let g = f32_input(s3, l3, self.name())?;
         let dims = self.dims;
         if affine.len() != 2 * dims.c || g.len() != x.len() {
             candle_core::bail!(
@@ -197,7 +182,7 @@ impl CustomOp3 for GroupNormBackward {
             .zip(x.par_chunks(block).zip(g.par_chunks(block)))
             .enumerate()
             .map(|(i, (dx, (x, g)))| {
-                let (mean, rstd) = block_stats(x, self.eps);
+                let (mean, rstd) = row_stats(x, self.eps);
                 let c0 = (i % dims.g) * cpg;
                 let mut channel_sums = vec![0f32; 2 * cpg];
                 // First pass: the gradient before the norm's affine map (in dx), and the two

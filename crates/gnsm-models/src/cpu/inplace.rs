@@ -4,20 +4,6 @@
 
 use candle_core::{CpuStorage, InplaceOp1, InplaceOp2, InplaceOp3, Layout, Result, Tensor};
 
-fn slice<'a>(s: &'a CpuStorage, l: &Layout, name: &str) -> Result<&'a [f32]> {
-    match super::f32_slice(s, l) {
-        Some(x) => Ok(x),
-        None => candle_core::bail!("{name}: needs contiguous f32 tensors"),
-    }
-}
-
-fn slice_mut<'a>(s: &'a mut CpuStorage, l: &Layout, name: &str) -> Result<&'a mut [f32]> {
-    match super::f32_slice_mut(s, l) {
-        Some(x) => Ok(x),
-        None => candle_core::bail!("{name}: needs contiguous f32 tensors"),
-    }
-}
-
 /// `m ← β·m + (1-β)·(scale·g)` or, with `square`, `v ← β·v + (1-β)·(scale·g)²`.
 pub(crate) struct Moment {
     pub beta: f32,
@@ -37,8 +23,8 @@ impl InplaceOp2 for Moment {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<()> {
-        let g = slice(s2, l2, self.name())?;
-        let m = slice_mut(s1, l1, self.name())?;
+        let g = super::f32_input(s2, l2, self.name())?;
+        let m = super::f32_input_mut(s1, l1, self.name())?;
         if m.len() != g.len() {
             candle_core::bail!("adamw-moment: length mismatch {} vs {}", m.len(), g.len());
         }
@@ -75,7 +61,7 @@ impl InplaceOp1 for HostMoment<'_> {
     }
 
     fn cpu_fwd(&self, s: &mut CpuStorage, l: &Layout) -> Result<()> {
-        let m = slice_mut(s, l, self.name())?;
+        let m = super::f32_input_mut(s, l, self.name())?;
         if m.len() != self.grad.len() {
             candle_core::bail!(
                 "adamw-moment-host: length mismatch {} vs {}",
@@ -111,9 +97,9 @@ impl InplaceOp3 for AdamWApply {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<()> {
-        let m = slice(s2, l2, self.name())?;
-        let v = slice(s3, l3, self.name())?;
-        let p = slice_mut(s1, l1, self.name())?;
+        let m = super::f32_input(s2, l2, self.name())?;
+        let v = super::f32_input(s3, l3, self.name())?;
+        let p = super::f32_input_mut(s1, l1, self.name())?;
         if p.len() != m.len() || p.len() != v.len() {
             candle_core::bail!("adamw-apply: length mismatch");
         }
@@ -143,8 +129,8 @@ impl InplaceOp2 for EmaUpdate {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<()> {
-        let p = slice(s2, l2, self.name())?;
-        let e = slice_mut(s1, l1, self.name())?;
+        let p = super::f32_input(s2, l2, self.name())?;
+        let e = super::f32_input_mut(s1, l1, self.name())?;
         if e.len() != p.len() {
             candle_core::bail!("ema-update: length mismatch");
         }

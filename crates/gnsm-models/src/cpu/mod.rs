@@ -46,6 +46,31 @@ pub(crate) fn f32_slice_mut<'a>(s: &'a mut CpuStorage, l: &Layout) -> Option<&'a
     }
 }
 
+/// The values of a contiguous f32 CPU tensor given to the custom op `name`, or an error
+/// naming it.
+pub(crate) fn f32_input<'a>(
+    s: &'a CpuStorage,
+    l: &Layout,
+    name: &str,
+) -> candle_core::Result<&'a [f32]> {
+    match f32_slice(s, l) {
+        Some(x) => Ok(x),
+        None => candle_core::bail!("{name}: needs a contiguous f32 tensor"),
+    }
+}
+
+/// [`f32_input`], writable (for in-place ops).
+pub(crate) fn f32_input_mut<'a>(
+    s: &'a mut CpuStorage,
+    l: &Layout,
+    name: &str,
+) -> candle_core::Result<&'a mut [f32]> {
+    match f32_slice_mut(s, l) {
+        Some(x) => Ok(x),
+        None => candle_core::bail!("{name}: needs a contiguous f32 tensor"),
+    }
+}
+
 /// Mean and 1/σ of one row (biased σ², as PyTorch's LayerNorm).
 #[inline]
 pub(crate) fn row_stats(row: &[f32], eps: f32) -> (f32, f32) {

@@ -14,13 +14,6 @@ use super::row_stats;
 /// bits of every result). The element-wise passes elsewhere use `super::ROWS_PER_TASK`.
 const LAYER_NORM_ROWS_PER_TASK: usize = 32;
 
-fn contiguous<'a>(s: &'a CpuStorage, l: &Layout, name: &str) -> Result<&'a [f32]> {
-    match super::f32_slice(s, l) {
-        Some(x) => Ok(x),
-        None => candle_core::bail!("{name}: needs a contiguous f32 tensor"),
-    }
-}
-
 /// `0.5·x·(1 + erf(x/√2))`.
 #[inline]
 pub(crate) fn gelu(x: f32) -> f32 {
@@ -43,7 +36,7 @@ impl CustomOp1 for Gelu {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = contiguous(s, l, self.name())?;
+        let x = super::f32_input(s, l, self.name())?;
         let mut out = vec![0f32; x.len()];
         out.par_chunks_mut(4096)
             .zip(x.par_chunks(4096))
@@ -71,8 +64,8 @@ impl candle_core::CustomOp2 for GeluBackward {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let x = contiguous(s1, l1, self.name())?;
-        let g = contiguous(s2, l2, self.name())?;
+        let x = super::f32_input(s1, l1, self.name())?;
+        let g = super::f32_input(s2, l2, self.name())?;
         let mut out = vec![0f32; x.len()];
         out.par_chunks_mut(4096)
             .zip(x.par_chunks(4096).zip(g.par_chunks(4096)))
@@ -116,9 +109,9 @@ impl CustomOp3 for LayerNormOp {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let x = contiguous(s1, l1, self.name())?;
-        let w = contiguous(s2, l2, self.name())?;
-        let b = contiguous(s3, l3, self.name())?;
+        let x = super::f32_input(s1, l1, self.name())?;
+        let w = super::f32_input(s2, l2, self.name())?;
+        let b = super::f32_input(s3, l3, self.name())?;
         let d = w.len();
         if d == 0 || b.len() != d || x.len() % d != 0 {
             candle_core::bail!("fused-layer-norm: shapes {:?} {:?}", l1.shape(), l2.shape());
@@ -175,9 +168,9 @@ impl CustomOp3 for LayerNormBackward {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let x = contiguous(s1, l1, self.name())?;
-        let w = contiguous(s2, l2, self.name())?;
-        let g = contiguous(s3, l3, self.name())?;
+        let x = super::f32_input(s1, l1, self.name())?;
+        let w = super::f32_input(s2, l2, self.name())?;
+        let g = super::f32_input(s3, l3, self.name())?;
         let d = w.len();
         let rows = x.len() / d;
         let mut out = vec![0f32; (rows + 2) * d];
