@@ -97,13 +97,25 @@ pub fn report(entries: &[Entry], table2: &[Entry], baselines: &[BaselineEntry]) 
         let best = summaries
             .iter()
             .max_by(|a, b| a.ap_mean.total_cmp(&b.ap_mean));
-        let b_cell = |b: Baseline| {
+        // Mean ± std of AP (or ROC-AUC) for a baseline, MSMA and the paper row.
+        let b_cell = |b: Baseline, auc: bool| {
             summaries
                 .iter()
                 .find(|s| s.baseline == b)
-                .map_or("—".into(), |s| {
-                    format!("{:.2} ± {:.2}", s.ap_mean, s.ap_std)
+                .map_or("—".into(), |s| match auc {
+                    false => format!("{:.2} ± {:.2}", s.ap_mean, s.ap_std),
+                    true => format!("{:.2} ± {:.2}", s.roc_auc_mean, s.roc_auc_std),
                 })
+        };
+        let metric = |r: &SeedResult, auc: bool| if auc { r.roc_auc } else { r.ap };
+        let msma_cell = |auc: bool| match msma.is_empty() {
+            true => "—".into(),
+            false => pm(msma.iter().map(|r| metric(r, auc))),
+        };
+        let paper_cell = |auc: bool| {
+            paper_row.map_or("—".into(), |(_, rows)| {
+                pm(rows.iter().map(|r| metric(r, auc)))
+            })
         };
         let verdict = best.map_or("—".into(), |b| {
             let diff = d.ap_mean - b.ap_mean;
@@ -120,41 +132,25 @@ pub fn report(entries: &[Entry], table2: &[Entry], baselines: &[BaselineEntry]) 
         let wins = best.is_none_or(|b| d.ap_mean >= b.ap_mean);
         let dcell = format!("{:.2} ± {:.2}", d.ap_mean, d.ap_std);
         let (published, published_std) = dataset.paper_ap();
-        let auc_cell = |b: Baseline| {
-            summaries
-                .iter()
-                .find(|s| s.baseline == b)
-                .map_or("—".into(), |s| {
-                    format!("{:.2} ± {:.2}", s.roc_auc_mean, s.roc_auc_std)
-                })
-        };
         auc_summary.push_str(&format!(
             "| {name} | {:.2} ± {:.2} | {} | {} | {} | {} | {} |\n",
             d.roc_auc_mean,
             d.roc_auc_std,
-            if msma.is_empty() {
-                "—".into()
-            } else {
-                pm(msma.iter().map(|r| r.roc_auc))
-            },
-            paper_row.map_or("—".into(), |(_, rows)| pm(rows.iter().map(|r| r.roc_auc))),
-            auc_cell(Baseline::IsolationForest),
-            auc_cell(Baseline::Ecod),
-            auc_cell(Baseline::Gmm),
+            msma_cell(true),
+            paper_cell(true),
+            b_cell(Baseline::IsolationForest, true),
+            b_cell(Baseline::Ecod, true),
+            b_cell(Baseline::Gmm, true),
         ));
         summary.push_str(&format!(
             "| {name} | {:.2} | {} | {} | {} | {published:.2} ± {published_std:.2} | {} | {} | {} | {verdict} |\n",
             default[0].random_ap(),
             if wins { format!("**{dcell}**") } else { dcell },
-            if msma.is_empty() {
-                "—".into()
-            } else {
-                pm(msma.iter().map(|r| r.ap))
-            },
-            paper_row.map_or("—".into(), |(_, rows)| pm(rows.iter().map(|r| r.ap))),
-            b_cell(Baseline::IsolationForest),
-            b_cell(Baseline::Ecod),
-            b_cell(Baseline::Gmm),
+            msma_cell(false),
+            paper_cell(false),
+            b_cell(Baseline::IsolationForest, false),
+            b_cell(Baseline::Ecod, false),
+            b_cell(Baseline::Gmm, false),
         ));
     }
     format!("{md}{summary}{auc_summary}")
