@@ -229,8 +229,9 @@ impl Gnsm {
     /// methods, MSMA settings or the denoising step on the very same network. The
     /// configuration is updated, so a saved model scores as refitted. Returns the MSMA model
     /// selection made, if any. The one-hot density term, when on, is fitted on all but the
-    /// last `val_fraction` of `rows` and checked on those. The calibration is dropped (it
-    /// scored with the old stage): call [`Gnsm::calibrate`] again for p-values.
+    /// last `val_fraction` of `rows` and checked on those
+    /// ([`Gnsm::refit_scoring_split`] takes the two parts as given). The calibration is
+    /// dropped (it scored with the old stage): call [`Gnsm::calibrate`] again for p-values.
     ///
     /// # Errors
     /// Encoding errors, bad settings, or [`GnsmError::Msma`] when a mixture cannot be fitted.
@@ -242,23 +243,50 @@ impl Gnsm {
         table: &Table,
         rows: &[usize],
     ) -> Result<Option<Selection>, GnsmError> {
-        let mut config = self.config.clone();
-        config.score = method;
-        config.msma = msma;
-        config.denoise = denoise;
-        config.validate()?;
-        if config.score == ScoreMethod::Msma {
-            check_components(&config.msma, rows.len())?;
-        }
         if rows.len() < 2 {
             return Err(GnsmError::Invalid(format!(
                 "{} rows are too few to fit a scoring stage on",
                 rows.len()
             )));
         }
-        let n_val =
-            ((rows.len() as f64 * config.val_fraction).round() as usize).clamp(1, rows.len() - 1);
+        let n_val = ((rows.len() as f64 * self.config.val_fraction).round() as usize)
+            .clamp(1, rows.len() - 1);
         let (train, val) = rows.split_at(rows.len() - n_val);
+        self.refit_scoring_split(method, msma, denoise, table, train, val)
+    }
+
+    /// [`Gnsm::refit_scoring`] with the fitting rows given as the training part (what MSMA
+    /// and the one-hot term are fitted on) and the validation part (MSMA is fitted on both;
+    /// the one-hot term is checked, and the loss standardised, on the validation part). With
+    /// the rows a fit used ([`Gnsm::fit_rows`]) and the fit's own settings, the refitted
+    /// detector scores as the fitted one.
+    ///
+    /// # Errors
+    /// As [`Gnsm::refit_scoring`], and [`GnsmError::Invalid`] when either part is empty.
+    pub fn refit_scoring_split(
+        &mut self,
+        method: ScoreMethod,
+        msma: MsmaParams,
+        denoise: bool,
+        table: &Table,
+        train: &[usize],
+        val: &[usize],
+    ) -> Result<Option<Selection>, GnsmError> {
+        let mut config = self.config.clone();
+        config.score = method;
+        config.msma = msma;
+        config.denoise = denoise;
+        config.validate()?;
+        if config.score == ScoreMethod::Msma {
+            check_components(&config.msma, train.len() + val.len())?;
+        }
+        if train.is_empty() || val.is_empty() {
+            return Err(GnsmError::Invalid(format!(
+                "{} training and {} validation rows: a scoring stage needs both",
+                train.len(),
+                val.len()
+            )));
+        }
         let train = self.schema.encode_compact(table, train)?;
         let val = self.schema.encode_compact(table, val)?;
         let stage = Stage::fit(

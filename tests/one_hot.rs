@@ -78,6 +78,21 @@ fn the_default_score_is_the_loss_plus_the_one_hot_mixture_each_standardised() {
     // Seeded runs are bit-identical.
     assert_eq!(fit(&config).0.score_table(&table, None).unwrap(), combined);
 
+    // Refitting the scoring stage on the fit's own rows and settings scores as the fit.
+    let mut refitted = fit(&config).0;
+    refitted
+        .refit_scoring_split(
+            config.score.clone(),
+            config.msma.clone(),
+            config.denoise,
+            &table,
+            &train,
+            &val,
+        )
+        .unwrap();
+    assert_eq!(refitted.one_hot_report(), Some(&report));
+    assert_eq!(refitted.score_table(&table, None).unwrap(), combined);
+
     // By hand: the loss alone on the same network, and the baseline mixture on the same rows.
     let model = dir.join("combined.gnsm");
     detector.save(&model).unwrap();

@@ -187,8 +187,10 @@ impl<'a> Protocol<'a> {
 
     /// Score this seed's test rows with a detector trained before on this seed's split (by
     /// [`Protocol::fit`], then saved): the network is kept, the scoring stage is fitted
-    /// again on train + val with `config`'s scoring method, MSMA settings and denoising
-    /// step. For comparing scoring settings on the very same network. The result's steps,
+    /// again on this seed's train and val parts, as [`Protocol::fit`] fits it, with
+    /// `config`'s scoring method, MSMA settings and denoising step (so a refit with the
+    /// fit's own settings scores as the fit). For comparing scoring settings on the very
+    /// same network. The result's steps,
     /// validation loss and fit seconds include the saved training's.
     ///
     /// # Errors
@@ -207,19 +209,13 @@ impl<'a> Protocol<'a> {
         }
         let config = config.clone().with_seed(self.seed);
         let start = Instant::now();
-        let rows: Vec<usize> = self
-            .split
-            .train
-            .iter()
-            .chain(&self.split.val)
-            .copied()
-            .collect();
-        detector.refit_scoring(
+        detector.refit_scoring_split(
             config.score.clone(),
             config.msma.clone(),
             config.denoise,
             self.table,
-            &rows,
+            &self.split.train,
+            &self.split.val,
         )?;
         let (steps, best_val_loss, train_seconds) =
             detector.training().map_or((0, f64::NAN, 0.0), |t| {
