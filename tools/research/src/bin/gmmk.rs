@@ -22,9 +22,17 @@ fn main() -> anyhow::Result<()> {
                 .schema()
                 .encode_rows(protocol.table(), rows, Encoding::OneHot)?;
             let w = e.layout.width();
-            Ok(Matrix::new(e.rows, w, e.data.iter().map(|&v| f64::from(v)).collect())?)
+            Ok(Matrix::new(
+                e.rows,
+                w,
+                e.data.iter().map(|&v| f64::from(v)).collect(),
+            )?)
         };
-        let (train, val, test) = (one_hot(&split.train)?, one_hot(&split.val)?, one_hot(&split.test)?);
+        let (train, val, test) = (
+            one_hot(&split.train)?,
+            one_hot(&split.val)?,
+            one_hot(&split.test)?,
+        );
         let start = std::time::Instant::now();
         let gmm = GmmDetectorParams {
             candidates: candidates.clone(),

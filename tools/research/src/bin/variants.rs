@@ -45,14 +45,18 @@ fn main() -> anyhow::Result<()> {
             });
             let start = std::time::Instant::now();
             let run = protocol.refit(Gnsm::load(&path, &Device::Cpu)?, &variant)?;
-            let term = run.result.one_hot.as_ref().map_or("loss alone".into(), |t| {
-                format!(
-                    "k {} gap {} used {}",
-                    t.components,
-                    t.gap.map_or("-".into(), |g| format!("{g:.2}")),
-                    t.used
-                )
-            });
+            let term = run
+                .result
+                .one_hot
+                .as_ref()
+                .map_or("loss alone".into(), |t| {
+                    format!(
+                        "k {} gap {} used {}",
+                        t.components,
+                        t.gap.map_or("-".into(), |g| format!("{g:.2}")),
+                        t.used
+                    )
+                });
             println!(
                 "{} seed {seed} top {top}: AP {:.2} AUC {:.2} ({term}; {:.0} s)",
                 a[1],
