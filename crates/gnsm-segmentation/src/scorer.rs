@@ -176,18 +176,23 @@ impl MaskScorer {
                 &mut rng,
                 &mut noise,
             )?;
-            let images = stack_images(&chosen, &device)?;
-            let x = self.input(&images, &noise.noisy)?;
-            let levels: Vec<u32> = image_levels.iter().map(|&l| l as u32).collect();
-            let out = self.logit_rows(&x, &levels)?;
-            let targets = loss_fn.targets(&noise, DType::F32)?;
-            let loss = loss_fn.forward(&out, &targets)?.total;
-            let grads = loss.backward()?;
-            let norm = optimizer.grad_norm(&grads)?;
             // The step numbers are 1-based here, so the cosine ends at its floor.
             let lr = COSINE.rate(settings.lr, 0, settings.steps, step);
-            optimizer.step(&grads, lr, AdamW::clip_scale(norm, Some(1.0)))?;
-            on_step(step, f64::from(loss.to_scalar::<f32>()?), self)?;
+            // On a worker of rayon's pool: the matmuls and host kernels inside then split by
+            // work stealing instead of waking the pool from this thread for every op.
+            let loss = rayon::scope(|_| -> Result<f32, SegmentationError> {
+                let images = stack_images(&chosen, &device)?;
+                let x = self.input(&images, &noise.noisy)?;
+                let levels: Vec<u32> = image_levels.iter().map(|&l| l as u32).collect();
+                let out = self.logit_rows(&x, &levels)?;
+                let targets = loss_fn.targets(&noise, DType::F32)?;
+                let loss = loss_fn.forward(&out, &targets)?.total;
+                let grads = loss.backward()?;
+                let norm = optimizer.grad_norm(&grads)?;
+                optimizer.step(&grads, lr, AdamW::clip_scale(norm, Some(1.0)))?;
+                Ok(loss.to_scalar::<f32>()?)
+            })?;
+            on_step(step, f64::from(loss), self)?;
         }
         Ok(())
     }

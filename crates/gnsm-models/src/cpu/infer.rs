@@ -4,9 +4,10 @@
 
 use super::math::{
     activate_for_inference, distinct_levels, film_in_place, fourier_features, layer_norm_rows,
-    leaky_relu, linear_acc, linear_fwd, map, map_in_place, silu,
+    leaky_relu, linear_fwd, map, map_in_place, silu,
 };
 use super::params::{NetIdx, NetView};
+use super::transposed::TransposedWeights;
 use crate::ModelError;
 
 /// Rows per inference tile: large enough that narrow networks do not pay a matmul call per
@@ -36,15 +37,17 @@ pub(crate) fn infer(
     let d = model.input_width;
     let mut out = vec![0f32; b * d];
     with_forward(model, &distinct, |f| {
-        for start in (0..b).step_by(TILE) {
-            let n = TILE.min(b - start);
-            f.load(&x[start * d..(start + n) * d]);
-            f.level[..n].copy_from_slice(&row_level[start..start + n]);
-            f.level[n..].fill(0);
-            f.project();
-            f.blocks_and_head(0);
-            out[start * d..(start + n) * d].copy_from_slice(&f.out[..n * d]);
-        }
+        super::on_pool(|| {
+            for start in (0..b).step_by(TILE) {
+                let n = TILE.min(b - start);
+                f.load(&x[start * d..(start + n) * d]);
+                f.level[..n].copy_from_slice(&row_level[start..start + n]);
+                f.level[n..].fill(0);
+                f.project();
+                f.blocks_and_head(0);
+                out[start * d..(start + n) * d].copy_from_slice(&f.out[..n * d]);
+            }
+        });
         Ok(())
     })?;
     Ok(Some(out))
@@ -83,23 +86,30 @@ pub(crate) fn infer_levels(
         let (mut h0, mut pre) = (vec![0f32; TILE * w], vec![0f32; TILE * w]);
         for start in (0..b).step_by(TILE) {
             let n = TILE.min(b - start);
-            f.load(&x[start * d..(start + n) * d]);
-            f.project();
-            h0.copy_from_slice(&f.h);
-            let shared = f.first_block_before_film();
-            if shared {
-                pre.copy_from_slice(&f.h1);
-            }
-            for j in 0..levels.len() {
-                f.level.fill(j);
-                f.h.copy_from_slice(&h0);
+            let shared = super::on_pool(|| {
+                f.load(&x[start * d..(start + n) * d]);
+                f.project();
+                h0.copy_from_slice(&f.h);
+                let shared = f.first_block_before_film();
                 if shared {
-                    f.h1.copy_from_slice(&pre);
-                    f.block_from_film(0);
-                    f.blocks_and_head(1);
-                } else {
-                    f.blocks_and_head(0);
+                    pre.copy_from_slice(&f.h1);
                 }
+                shared
+            });
+            for j in 0..levels.len() {
+                // The callback need not be `Send`: the level's forward runs on the pool,
+                // the callback here.
+                super::on_pool(|| {
+                    f.level.fill(j);
+                    f.h.copy_from_slice(&h0);
+                    if shared {
+                        f.h1.copy_from_slice(&pre);
+                        f.block_from_film(0);
+                        f.blocks_and_head(1);
+                    } else {
+                        f.blocks_and_head(0);
+                    }
+                });
                 each(j, start, &f.out[..n * d]);
             }
         }
@@ -125,6 +135,8 @@ fn check_rows(model: &NetView<'_>, x: &[f32], rows: usize) -> Result<(), ModelEr
 struct Forward<'a> {
     p: &'a [&'a [f32]],
     idx: &'a NetIdx,
+    /// The large weights transposed (copied once per call).
+    weights_t: &'a TransposedWeights,
     /// Per block, `levels × 2w` FiLM rows `γ | β`.
     films: &'a [f32],
     levels: usize,
@@ -148,8 +160,9 @@ impl<'a> Forward<'a> {
     }
 
     fn project(&mut self) {
-        linear_fwd(
+        self.weights_t.linear(
             &mut self.h,
+            false,
             &self.input,
             self.p,
             self.idx.proj,
@@ -180,7 +193,8 @@ impl<'a> Forward<'a> {
             w,
         );
         activate_for_inference(&mut self.t, self.act);
-        linear_fwd(&mut self.h1, &self.t, p, block.dense_1, TILE, w, w);
+        let wt = self.weights_t;
+        wt.linear(&mut self.h1, false, &self.t, p, block.dense_1, TILE, w, w);
     }
 
     /// Block `i`'s FiLM and second linear on `h1`, added to the stream `h`.
@@ -188,7 +202,17 @@ impl<'a> Forward<'a> {
         let (w, block) = (self.w, self.idx.blocks[i]);
         let film = self.film_rows(i);
         film_in_place(&mut self.h1, film, &self.level, w);
-        linear_acc(&mut self.h, &self.h1, self.p, block.dense_2, TILE, w, w);
+        let wt = self.weights_t;
+        wt.linear(
+            &mut self.h,
+            true,
+            &self.h1,
+            self.p,
+            block.dense_2,
+            TILE,
+            w,
+            w,
+        );
     }
 
     /// Block `block`'s FiLM rows, one per level.
@@ -207,7 +231,8 @@ impl<'a> Forward<'a> {
         let norm = idx.head_norm;
         layer_norm_rows(&self.h, p[norm.weight], p[norm.bias], &mut self.t, w);
         map_in_place(&mut self.t, leaky_relu);
-        linear_fwd(&mut self.out, &self.t, p, idx.head, TILE, w, self.d);
+        let wt = self.weights_t;
+        wt.linear(&mut self.out, false, &self.t, p, idx.head, TILE, w, self.d);
     }
 }
 
@@ -244,9 +269,12 @@ fn with_forward(
         // Tiles of TILE rows (the last one padded with zero rows): every matmul has the same
         // shape, so a row's output is bit-identical however the rows were batched (scoring a
         // file in one process or in Spark partitions gives equal scores).
+        let mut weights_t = TransposedWeights::default();
+        weights_t.refresh(p, &idx, d, w);
         let mut forward = Forward {
             p,
             idx: &idx,
+            weights_t: &weights_t,
             films: &films,
             levels: u,
             act: config.activation,

@@ -161,19 +161,6 @@ pub(super) fn linear_fwd(
     linear_into(out, false, x, p, idx, rows, inp, outp);
 }
 
-/// `out += x · Wᵀ + bias` (a residual branch added to the stream).
-pub(super) fn linear_acc(
-    out: &mut [f32],
-    x: &[f32],
-    p: &[&[f32]],
-    idx: AffineIdx,
-    rows: usize,
-    inp: usize,
-    outp: usize,
-) {
-    linear_into(out, true, x, p, idx, rows, inp, outp);
-}
-
 /// The bias goes into `out` first (copied, or added when `accumulate`), then the matmul
 /// accumulates onto it: no separate bias pass over the output.
 #[allow(clippy::too_many_arguments)]
@@ -187,7 +174,13 @@ pub(super) fn linear_into(
     inp: usize,
     outp: usize,
 ) {
-    let bias = p[idx.bias];
+    fill_bias(out, accumulate, p[idx.bias], rows, outp);
+    let weight = p[idx.weight];
+    gemm_rm(out, true, x, Trans::No, weight, Trans::Yes, rows, inp, outp);
+}
+
+/// `out = bias` per row, or `out += bias` when `accumulate`.
+pub(super) fn fill_bias(out: &mut [f32], accumulate: bool, bias: &[f32], rows: usize, outp: usize) {
     for row in out[..rows * outp].chunks_exact_mut(outp) {
         if accumulate {
             row.iter_mut().zip(bias).for_each(|(o, &b)| *o += b);
@@ -195,8 +188,6 @@ pub(super) fn linear_into(
             row.copy_from_slice(bias);
         }
     }
-    let weight = p[idx.weight];
-    gemm_rm(out, true, x, Trans::No, weight, Trans::Yes, rows, inp, outp);
 }
 
 /// Backward of `y = x · Wᵀ + b` given `g = ∂L/∂y`: `∂W = gᵀ · x`, `∂b = Σ_rows g`, and, when

@@ -8,6 +8,7 @@
 //! - [`params`]: a tab-ResNet's variables as host slices ([`NetView`]);
 //! - `math`: matmuls through `gemm`, LayerNorm, FiLM and activations on host slices;
 //! - [`step`]: the allocation-free training step ([`CpuStep`]), checked against autograd;
+//! - `transposed`: the forward's weights transposed for `gemm`'s fast layout;
 //! - `infer`: the inference forward.
 //!
 //! Nothing here depends on the model type: `TabResNetModel` hands over a [`NetView`].
@@ -20,6 +21,7 @@ mod math;
 pub(crate) mod ops;
 pub(crate) mod params;
 pub(crate) mod step;
+mod transposed;
 
 use candle_core::{CpuStorage, Layout};
 
@@ -29,6 +31,17 @@ pub(crate) use step::CpuStep;
 
 /// Rows per rayon task in the element-wise passes (small tensors stay on one thread).
 pub(crate) const ROWS_PER_TASK: usize = 16;
+
+/// Run `f` on a worker of rayon's global pool (in place when already on one).
+///
+/// Why: a parallel loop started from outside the pool wakes the workers and parks the
+/// calling thread on a lock until they finish; a training step runs dozens of such loops
+/// and matmuls, and on 2 cores those hand-offs (futex waits and `sched_yield`) were ≈ 30 %
+/// of a width-256 step (17.2 → 12.3 ms, docs/benchmarks.md). Started on a worker, the same
+/// loops split by work stealing and the hand-off happens once.
+pub(crate) fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    rayon::scope(|_| f())
+}
 
 /// The values of a contiguous f32 CPU tensor.
 pub(crate) fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout) -> Option<&'a [f32]> {

@@ -15,11 +15,12 @@ use rayon::prelude::*;
 
 use super::math::*;
 use super::params::{NetIdx, NetView};
+use super::transposed::TransposedWeights;
 use super::ROWS_PER_TASK;
 use crate::{Activation, ModelError};
 
 /// Given the network output, the loss and its gradient with respect to the output.
-pub(crate) type LossGrad<'a> = dyn FnMut(&[f32]) -> Result<(f64, Vec<f32>), ModelError> + 'a;
+pub(crate) type LossGrad<'a> = dyn FnMut(&[f32]) -> Result<(f64, Vec<f32>), ModelError> + Send + 'a;
 
 /// Saved activations of one residual block.
 #[derive(Debug)]
@@ -77,6 +78,8 @@ pub(crate) struct CpuStep {
     distinct: Vec<f32>,
     /// Row → index into `distinct`.
     row_level: Vec<usize>,
+    /// The forward's large weights transposed, refreshed every step.
+    weights_t: TransposedWeights,
 }
 
 impl CpuStep {
@@ -141,6 +144,7 @@ impl CpuStep {
             g_e: vec![0.0; batch * emb_size],
             distinct: Vec::with_capacity(batch),
             row_level: vec![0; batch],
+            weights_t: TransposedWeights::default(),
         })
     }
 
@@ -181,17 +185,21 @@ impl CpuStep {
         }
         self.x.copy_from_slice(x);
         model.with_params(|params, freqs| {
-            self.forward(params, freqs, levels);
-            let (loss, g_out) = loss_grad(&self.out)?;
-            if g_out.len() != self.out.len() {
-                return Err(ModelError::Shape {
-                    what: "loss gradient",
-                    expected: self.out.len().to_string(),
-                    got: g_out.len().to_string(),
-                });
-            }
-            self.backward(params, &g_out);
-            Ok(loss)
+            super::on_pool(|| {
+                self.weights_t
+                    .refresh(params, &self.idx, self.in_dim, self.width);
+                self.forward(params, freqs, levels);
+                let (loss, g_out) = loss_grad(&self.out)?;
+                if g_out.len() != self.out.len() {
+                    return Err(ModelError::Shape {
+                        what: "loss gradient",
+                        expected: self.out.len().to_string(),
+                        got: g_out.len().to_string(),
+                    });
+                }
+                self.backward(params, &g_out);
+                Ok(loss)
+            })
         })
     }
 
@@ -229,7 +237,17 @@ impl CpuStep {
             e,
         );
         map(&mut self.emb[..ue], &self.e1_pre[..ue], silu);
-        linear_fwd(&mut self.stream[0], &self.x, p, self.idx.proj, b, d, w);
+        let wt = &self.weights_t;
+        wt.linear(
+            &mut self.stream[0],
+            false,
+            &self.x,
+            p,
+            self.idx.proj,
+            b,
+            d,
+            w,
+        );
         let act = activation_fn(self.activation);
         for (i, idx) in self.idx.blocks.iter().enumerate() {
             let (done, rest) = self.stream.split_at_mut(i + 1);
@@ -245,7 +263,7 @@ impl CpuStep {
                 w,
             );
             map(&mut buf.act, &buf.pre, act);
-            linear_fwd(&mut buf.h1, &buf.act, p, idx.dense_1, b, w, w);
+            wt.linear(&mut buf.h1, false, &buf.act, p, idx.dense_1, b, w, w);
             linear_fwd(
                 &mut buf.film[..2 * u * w],
                 &self.emb[..ue],
@@ -260,7 +278,7 @@ impl CpuStep {
             film_in_place(&mut buf.h2, &buf.film, &self.row_level, w);
             // output = input + dense_2(h2).
             output.copy_from_slice(input);
-            linear_acc(output, &buf.h2, p, idx.dense_2, b, w, w);
+            wt.linear(output, true, &buf.h2, p, idx.dense_2, b, w, w);
         }
         layer_norm_fwd(
             &self.stream[self.idx.blocks.len()],
@@ -272,7 +290,16 @@ impl CpuStep {
             w,
         );
         map(&mut self.head_act, &self.head_pre, leaky_relu);
-        linear_fwd(&mut self.out, &self.head_act, p, self.idx.head, b, w, d);
+        wt.linear(
+            &mut self.out,
+            false,
+            &self.head_act,
+            p,
+            self.idx.head,
+            b,
+            w,
+            d,
+        );
     }
 
     fn backward(&mut self, p: &[&[f32]], g_out: &[f32]) {
