@@ -9,6 +9,7 @@
 //! float reassociation, not bit for bit.
 
 use gnsm_noise::{FeatureLayout, Perturbation};
+use rayon::prelude::*;
 
 use crate::{CategoricalObjective, LossError};
 
@@ -44,21 +45,75 @@ pub fn loss_and_grad(
     }
     let batch = rows.max(1) as f64;
     let inv_b = (1.0 / batch) as f32;
-    let (mut categorical, mut continuous) = (0f64, 0f64);
-    // Scratch for one group's log-softmax.
     let k_max = layout.groups().iter().copied().max().unwrap_or(0);
-    let mut log_q = vec![0f32; k_max];
-    for b in 0..rows {
-        let out = &output[b * width..(b + 1) * width];
-        let g = &mut grad[b * width..(b + 1) * width];
+    // Rows are independent: each row's gradient and its two loss terms in parallel (the
+    // tasks hold enough values to be worth a thread), the terms summed in row order.
+    let rows_per_task = (MIN_TASK_VALUES / width.max(1)).max(1);
+    let mut terms = vec![(0f64, 0f64); rows];
+    grad[..rows * width]
+        .par_chunks_mut(width.max(1))
+        .zip(terms.par_iter_mut())
+        .enumerate()
+        .with_min_len(rows_per_task)
+        .for_each_init(
+            || vec![0f32; k_max],
+            |log_q, (b, (g, term))| {
+                let row = RowLoss {
+                    out: &output[b * width..(b + 1) * width],
+                    probs: &noise.target_probs[b * cw..(b + 1) * cw],
+                    continuous_target: &noise.continuous_target[b * n_cont..(b + 1) * n_cont],
+                    tau: f64::from(noise.temperatures[b]),
+                    neg_entropy: noise.target_neg_entropy[b],
+                };
+                *term = row.loss_and_grad(layout, objective, batch, inv_b, g, log_q);
+            },
+        );
+    let (mut categorical, mut continuous) = (0f64, 0f64);
+    for (cat, cont) in terms {
+        categorical += cat;
+        continuous += cont;
+    }
+    if objective == CategoricalObjective::Kl {
+        categorical /= batch;
+    }
+    Ok((categorical, 0.5 * continuous / batch))
+}
+
+/// Values (rows × width) per parallel task of [`loss_and_grad`].
+const MIN_TASK_VALUES: usize = 4096;
+
+/// One row of [`loss_and_grad`]'s inputs.
+struct RowLoss<'a> {
+    out: &'a [f32],
+    probs: &'a [f32],
+    continuous_target: &'a [f32],
+    tau: f64,
+    neg_entropy: f64,
+}
+
+impl RowLoss<'_> {
+    /// Write the row's gradient into `g`; return its categorical term (KL: `Σ p ln p − Σ p ln
+    /// q`, before the division by the batch; MSE: already weighted) and its squared
+    /// continuous error. `log_q` is scratch of the largest group's size.
+    fn loss_and_grad(
+        &self,
+        layout: &FeatureLayout,
+        objective: CategoricalObjective,
+        batch: f64,
+        inv_b: f32,
+        g: &mut [f32],
+        log_q: &mut [f32],
+    ) -> (f64, f64) {
+        let n_cont = layout.continuous();
+        let (out, probs) = (self.out, self.probs);
+        let mut continuous = 0f64;
         for j in 0..n_cont {
-            let diff = out[j] - noise.continuous_target[b * n_cont + j];
+            let diff = out[j] - self.continuous_target[j];
             continuous += f64::from(diff) * f64::from(diff);
             g[j] = diff * inv_b;
         }
-        let probs = &noise.target_probs[b * cw..(b + 1) * cw];
-        let tau = f64::from(noise.temperatures[b]);
-        let mut cross = 0f64;
+        let tau = self.tau;
+        let (mut categorical, mut cross) = (0f64, 0f64);
         for range in layout.group_ranges() {
             let k = range.len();
             let logits = &out[range.clone()];
@@ -97,13 +152,10 @@ pub fn loss_and_grad(
             }
         }
         if objective == CategoricalObjective::Kl {
-            categorical += noise.target_neg_entropy[b] - cross;
+            categorical = self.neg_entropy - cross;
         }
+        (categorical, continuous)
     }
-    if objective == CategoricalObjective::Kl {
-        categorical /= batch;
-    }
-    Ok((categorical, 0.5 * continuous / batch))
 }
 
 /// The scores of network outputs on host slices, every group of a row in one pass: what
