@@ -373,11 +373,15 @@ impl Trainer {
             match grads {
                 Gradients::Graph(grads) => self.optimizer.step(&grads, lr, scale)?,
                 Gradients::Fused(step) => {
-                    self.optimizer
-                        .step_host(step.names(), step.grads(), lr, scale)?;
+                    // On the pool's worker: the updates of the large tensors split into
+                    // parallel chunks without a hand-off per tensor.
+                    let optimizer = &mut self.optimizer;
+                    crate::cpu::on_pool(|| {
+                        optimizer.step_host(step.names(), step.grads(), lr, scale)
+                    })?;
                 }
             }
-            self.update_ema()?;
+            crate::cpu::on_pool(|| self.update_ema())?;
             self.progress.step += 1;
             self.progress.loss_sum += loss;
             self.progress.loss_count += 1;
