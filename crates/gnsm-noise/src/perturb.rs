@@ -104,22 +104,21 @@ pub fn perturb_batch<R: Rng + ?Sized>(
     // The transform depends on each row alone, so rows run in parallel on large batches
     // (three logarithms or exponentials per one-hot entry: a fifth of a 2,000-column
     // training step) with the same bits as serially.
-    let transform = |b: usize, row: RowBuffers<'_>| {
-        perturb_row(
-            &clean[b * width..(b + 1) * width],
-            layout,
-            level_tau_sigma(schedule, levels[b]),
-            row,
-        )
-    };
     let Perturbation {
         noisy,
         logit_noise,
         target_probs,
         target_neg_entropy,
         continuous_target,
+        temperatures,
+        sigmas,
         ..
     } = out;
+    let (temperatures, sigmas) = (&*temperatures, &*sigmas);
+    let transform = |b: usize, row: RowBuffers<'_>| {
+        let x = &clean[b * width..(b + 1) * width];
+        perturb_row(x, layout, (temperatures[b], sigmas[b]), row)
+    };
     let chunks = row_slices(noisy, width, rows)
         .zip(row_slices(logit_noise, cat_width, rows))
         .zip(row_slices(target_probs, cat_width, rows))
@@ -161,14 +160,6 @@ pub fn perturb_batch<R: Rng + ?Sized>(
 
 /// Batches of at least this many values (rows × width) perturb their rows in parallel.
 const PARALLEL_VALUES: usize = 1 << 16;
-
-/// τ and σ of a level.
-fn level_tau_sigma(schedule: &NoiseSchedule, level: usize) -> (f32, f32) {
-    (
-        schedule.temperatures()[level] as f32,
-        schedule.sigmas()[level] as f32,
-    )
-}
 
 /// `rows` consecutive slices of `len` values of `buffer` (empty slices when `len` is 0).
 fn row_slices(
