@@ -115,45 +115,35 @@ pub fn perturb_batch<R: Rng + ?Sized>(
         ..
     } = out;
     let (temperatures, sigmas) = (&*temperatures, &*sigmas);
-    let transform = |b: usize, row: RowBuffers<'_>| {
-        let x = &clean[b * width..(b + 1) * width];
-        perturb_row(x, layout, (temperatures[b], sigmas[b]), row)
-    };
-    let chunks = row_slices(noisy, width, rows)
+    // Row b's buffers and where its `Σ p ln p` goes.
+    let rows_out = row_slices(noisy, width, rows)
         .zip(row_slices(logit_noise, cat_width, rows))
         .zip(row_slices(target_probs, cat_width, rows))
         .zip(row_slices(continuous_target, n_cont, rows))
-        .zip(target_neg_entropy.iter_mut());
+        .zip(target_neg_entropy.iter_mut())
+        .map(|((((noisy, eps), probs), cont), neg_entropy)| {
+            let row = RowBuffers {
+                noisy,
+                eps,
+                probs,
+                cont,
+            };
+            (row, neg_entropy)
+        })
+        .enumerate();
+    let transform = |(b, (row, neg_entropy)): (usize, (RowBuffers<'_>, &mut f64))| {
+        let x = &clean[b * width..(b + 1) * width];
+        *neg_entropy = perturb_row(x, layout, (temperatures[b], sigmas[b]), row);
+    };
     if rows * width < PARALLEL_VALUES {
-        for (b, ((((noisy, eps), probs), cont), neg_entropy)) in chunks.enumerate() {
-            *neg_entropy = transform(
-                b,
-                RowBuffers {
-                    noisy,
-                    eps,
-                    probs,
-                    cont,
-                },
-            );
-        }
+        rows_out.for_each(transform);
     } else {
         use rayon::prelude::*;
         let rows_per_task = (PARALLEL_VALUES / 16 / width.max(1)).max(1);
-        let work: Vec<_> = chunks.collect();
+        let work: Vec<_> = rows_out.collect();
         work.into_par_iter()
             .with_min_len(rows_per_task)
-            .enumerate()
-            .for_each(|(b, ((((noisy, eps), probs), cont), neg_entropy))| {
-                *neg_entropy = transform(
-                    b,
-                    RowBuffers {
-                        noisy,
-                        eps,
-                        probs,
-                        cont,
-                    },
-                );
-            });
+            .for_each(transform);
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Shared pieces of the research binaries.
 use candle_core::Device;
+use gnsm::data::{default_data_dir, PaperDataset};
 use gnsm::eval::Protocol;
 use gnsm::{FitSummary, Gnsm, GnsmConfig};
 
@@ -51,4 +52,25 @@ pub fn curve_line(summary: &FitSummary) -> String {
         .map(|c| format!("{}:{:.3}/{:.3}", c.step, c.train_loss, c.val_loss))
         .collect();
     points.join(" ")
+}
+
+/// Run `each(dataset name, seed, protocol)` for every dataset of the comma-separated
+/// `datasets` and every seed of the comma-separated `seeds` (the binaries' two arguments).
+pub fn for_each_split(
+    datasets: &str,
+    seeds: &str,
+    mut each: impl FnMut(&str, u64, &Protocol<'_>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let seeds: Vec<u64> = seeds.split(',').map(str::parse).collect::<Result<_, _>>()?;
+    for name in datasets.split(',') {
+        let dataset = PaperDataset::from_name(name)
+            .ok_or_else(|| anyhow::anyhow!("unknown dataset {name}"))?;
+        let dir = default_data_dir().ok_or_else(|| anyhow::anyhow!("no data directory"))?;
+        let data = dataset.load(&dir)?;
+        for &seed in &seeds {
+            let protocol = Protocol::new(&data.schema, &data.table, seed, dataset.vocabulary())?;
+            each(name, seed, &protocol)?;
+        }
+    }
+    Ok(())
 }

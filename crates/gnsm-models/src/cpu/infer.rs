@@ -193,8 +193,8 @@ impl<'a> Forward<'a> {
             w,
         );
         activate_for_inference(&mut self.t, self.act);
-        let wt = self.weights_t;
-        wt.linear(&mut self.h1, false, &self.t, p, block.dense_1, TILE, w, w);
+        self.weights_t
+            .linear(&mut self.h1, false, &self.t, p, block.dense_1, TILE, w, w);
     }
 
     /// Block `i`'s FiLM and second linear on `h1`, added to the stream `h`.
@@ -202,8 +202,7 @@ impl<'a> Forward<'a> {
         let (w, block) = (self.w, self.idx.blocks[i]);
         let film = self.film_rows(i);
         film_in_place(&mut self.h1, film, &self.level, w);
-        let wt = self.weights_t;
-        wt.linear(
+        self.weights_t.linear(
             &mut self.h,
             true,
             &self.h1,
@@ -231,8 +230,8 @@ impl<'a> Forward<'a> {
         let norm = idx.head_norm;
         layer_norm_rows(&self.h, p[norm.weight], p[norm.bias], &mut self.t, w);
         map_in_place(&mut self.t, leaky_relu);
-        let wt = self.weights_t;
-        wt.linear(&mut self.out, false, &self.t, p, idx.head, TILE, w, self.d);
+        self.weights_t
+            .linear(&mut self.out, false, &self.t, p, idx.head, TILE, w, self.d);
     }
 }
 

@@ -158,29 +158,25 @@ pub(super) fn linear_fwd(
     inp: usize,
     outp: usize,
 ) {
-    linear_into(out, false, x, p, idx, rows, inp, outp);
+    let (weight, bias) = (p[idx.weight], p[idx.bias]);
+    affine_into(out, false, x, weight, Trans::Yes, bias, rows, inp, outp);
 }
 
-/// The bias goes into `out` first (copied, or added when `accumulate`), then the matmul
-/// accumulates onto it: no separate bias pass over the output.
+/// `out = x · B + bias` (or `out += …` when `accumulate`) with `B` the `inp × outp` matrix
+/// `weight` read as `trans` says. The bias goes into `out` first (copied, or added), then the
+/// matmul accumulates onto it: no separate bias pass over the output.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn linear_into(
+pub(super) fn affine_into(
     out: &mut [f32],
     accumulate: bool,
     x: &[f32],
-    p: &[&[f32]],
-    idx: AffineIdx,
+    weight: &[f32],
+    trans: Trans,
+    bias: &[f32],
     rows: usize,
     inp: usize,
     outp: usize,
 ) {
-    fill_bias(out, accumulate, p[idx.bias], rows, outp);
-    let weight = p[idx.weight];
-    gemm_rm(out, true, x, Trans::No, weight, Trans::Yes, rows, inp, outp);
-}
-
-/// `out = bias` per row, or `out += bias` when `accumulate`.
-pub(super) fn fill_bias(out: &mut [f32], accumulate: bool, bias: &[f32], rows: usize, outp: usize) {
     for row in out[..rows * outp].chunks_exact_mut(outp) {
         if accumulate {
             row.iter_mut().zip(bias).for_each(|(o, &b)| *o += b);
@@ -188,6 +184,7 @@ pub(super) fn fill_bias(out: &mut [f32], accumulate: bool, bias: &[f32], rows: u
             row.copy_from_slice(bias);
         }
     }
+    gemm_rm(out, true, x, Trans::No, weight, trans, rows, inp, outp);
 }
 
 /// Backward of `y = x · Wᵀ + b` given `g = ∂L/∂y`: `∂W = gᵀ · x`, `∂b = Σ_rows g`, and, when

@@ -11,7 +11,7 @@
 
 use rayon::prelude::*;
 
-use super::math::{fill_bias, gemm_rm, Trans};
+use super::math::{affine_into, Trans};
 use super::params::{AffineIdx, NetIdx};
 
 /// Transposed copies of the input projection, every block's two dense layers and the head,
@@ -28,12 +28,12 @@ impl TransposedWeights {
         if self.mats.len() != p.len() {
             self.mats = vec![Vec::new(); p.len()];
         }
-        let mut layers = vec![(idx.proj, in_dim, width), (idx.head, width, in_dim)];
-        for block in &idx.blocks {
-            layers.push((block.dense_1, width, width));
-            layers.push((block.dense_2, width, width));
-        }
-        for (layer, inp, outp) in layers {
+        let blocks = idx
+            .blocks
+            .iter()
+            .flat_map(|block| [(block.dense_1, width, width), (block.dense_2, width, width)]);
+        let ends = [(idx.proj, in_dim, width), (idx.head, width, in_dim)];
+        for (layer, inp, outp) in ends.into_iter().chain(blocks) {
             let dst = &mut self.mats[layer.weight];
             dst.resize(inp * outp, 0.0);
             transpose(dst, p[layer.weight], outp, inp);
@@ -61,14 +61,14 @@ impl TransposedWeights {
             inp * outp,
             "the layer's weight was not refreshed"
         );
-        fill_bias(out, accumulate, p[layer.bias], rows, outp);
-        gemm_rm(
+        let bias = p[layer.bias];
+        affine_into(
             out,
-            true,
+            accumulate,
             x,
-            Trans::No,
             weight_t,
             Trans::No,
+            bias,
             rows,
             inp,
             outp,
@@ -115,6 +115,7 @@ pub(super) fn transpose(dst: &mut [f32], src: &[f32], rows: usize, cols: usize) 
 
 #[cfg(test)]
 mod tests {
+    use super::super::math::gemm_rm;
     use super::*;
 
     fn naive(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {

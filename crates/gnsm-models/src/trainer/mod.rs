@@ -370,18 +370,19 @@ impl Trainer {
                 }
             }
             let scale = AdamW::clip_scale(norm, self.config.grad_clip);
-            match grads {
-                Gradients::Graph(grads) => self.optimizer.step(&grads, lr, scale)?,
-                Gradients::Fused(step) => {
-                    // On the pool's worker: the updates of the large tensors split into
-                    // parallel chunks without a hand-off per tensor.
-                    let optimizer = &mut self.optimizer;
-                    crate::cpu::on_pool(|| {
-                        optimizer.step_host(step.names(), step.grads(), lr, scale)
-                    })?;
+            // One job on the pool's worker: AdamW's and the EMA's large tensors update in
+            // parallel chunks without a hand-off per tensor.
+            let decay = self.config.ema_decay;
+            let (optimizer, ema, model) = (&mut self.optimizer, &self.ema, &self.model);
+            crate::cpu::on_pool(|| {
+                match grads {
+                    Gradients::Graph(grads) => optimizer.step(&grads, lr, scale)?,
+                    Gradients::Fused(step) => {
+                        optimizer.step_host(step.names(), step.grads(), lr, scale)?;
+                    }
                 }
-            }
-            crate::cpu::on_pool(|| self.update_ema())?;
+                update_ema(ema, model, decay)
+            })?;
             self.progress.step += 1;
             self.progress.loss_sum += loss;
             self.progress.loss_count += 1;
@@ -494,19 +495,19 @@ impl Trainer {
             })
             .collect()
     }
+}
 
-    fn update_ema(&self) -> Result<(), ModelError> {
-        let d = self.config.ema_decay;
-        for ((_, e), (_, p)) in self.ema.named_vars().iter().zip(self.model.named_vars()) {
-            if crate::cpu::inplace::fusable(&[e.as_tensor(), p.as_tensor()]) {
-                e.as_tensor().inplace_op2(
-                    p.as_tensor(),
-                    &crate::cpu::inplace::EmaUpdate { decay: d as f32 },
-                )?;
-            } else {
-                e.set(&((e.as_tensor() * d)? + (p.as_tensor() * (1.0 - d))?)?)?;
-            }
+/// `ema ← d·ema + (1 − d)·model`, variable by variable.
+fn update_ema(ema: &TabResNetModel, model: &TabResNetModel, d: f64) -> Result<(), ModelError> {
+    for ((_, e), (_, p)) in ema.named_vars().iter().zip(model.named_vars()) {
+        if crate::cpu::inplace::fusable(&[e.as_tensor(), p.as_tensor()]) {
+            e.as_tensor().inplace_op2(
+                p.as_tensor(),
+                &crate::cpu::inplace::EmaUpdate { decay: d as f32 },
+            )?;
+        } else {
+            e.set(&((e.as_tensor() * d)? + (p.as_tensor() * (1.0 - d))?)?)?;
         }
-        Ok(())
     }
+    Ok(())
 }

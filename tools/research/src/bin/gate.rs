@@ -5,45 +5,37 @@
 //! scores the validation rows, which the gate does not read.
 //!
 //! `target/release/gate cmc,solar 42,43,44,45,46`
-use gnsm::data::{default_data_dir, PaperDataset};
-use gnsm::eval::Protocol;
 use gnsm::models::TabResNetConfig;
 use gnsm::GnsmConfig;
 
 fn main() -> anyhow::Result<()> {
     let a: Vec<String> = std::env::args().collect();
-    let seeds: Vec<u64> = a[2].split(',').map(|s| s.parse().unwrap()).collect();
-    for name in a[1].split(',') {
-        let dataset = PaperDataset::from_name(name).unwrap();
-        let data = dataset.load(&default_data_dir().unwrap())?;
-        for &seed in &seeds {
-            let protocol = Protocol::new(&data.schema, &data.table, seed, dataset.vocabulary())?;
-            let mut config = GnsmConfig {
-                network: TabResNetConfig {
-                    width: 16,
-                    depth: 1,
-                    embedding_size: 16,
-                    ..TabResNetConfig::default()
-                },
-                ..GnsmConfig::default()
-            }
-            .with_seed(seed);
-            config.trainer.steps = 1;
-            config.min_epochs = 0.0;
-            let start = std::time::Instant::now();
-            let (_, summary) = gnsm_research::fit_on_split(&protocol, &config)?;
-            let r = summary.one_hot.expect("the default fits the one-hot term");
-            println!(
-                "{name} seed {seed}: k {} on {} rows (val {}), gap {}, used {}{} ({:.0} s)",
-                r.components,
-                r.fit_rows,
-                r.val_rows,
-                r.gap.map_or("-".into(), |g| format!("{g:.3}")),
-                r.used,
-                r.error.map_or(String::new(), |e| format!(", error: {e}")),
-                start.elapsed().as_secs_f64()
-            );
+    gnsm_research::for_each_split(&a[1], &a[2], |name, seed, protocol| {
+        let mut config = GnsmConfig {
+            network: TabResNetConfig {
+                width: 16,
+                depth: 1,
+                embedding_size: 16,
+                ..TabResNetConfig::default()
+            },
+            ..GnsmConfig::default()
         }
-    }
-    Ok(())
+        .with_seed(seed);
+        config.trainer.steps = 1;
+        config.min_epochs = 0.0;
+        let start = std::time::Instant::now();
+        let (_, summary) = gnsm_research::fit_on_split(protocol, &config)?;
+        let r = summary.one_hot.expect("the default fits the one-hot term");
+        println!(
+            "{name} seed {seed}: k {} on {} rows (val {}), gap {}, used {}{} ({:.0} s)",
+            r.components,
+            r.fit_rows,
+            r.val_rows,
+            r.gap.map_or("-".into(), |g| format!("{g:.3}")),
+            r.used,
+            r.error.map_or(String::new(), |e| format!(", error: {e}")),
+            start.elapsed().as_secs_f64()
+        );
+        Ok(())
+    })
 }
