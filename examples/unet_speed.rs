@@ -50,6 +50,7 @@ fn our_step_ms(pairs: &[SegmentationPair], steps: usize) -> Result<f64> {
         batch_size: 8,
         lr: 2e-3,
         seed: 0,
+        crop: None,
     };
     let mut times = Vec::with_capacity(steps);
     let mut last = Instant::now();

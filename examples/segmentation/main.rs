@@ -38,21 +38,41 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Parser, Debug, Clone, Serialize)]
 struct Args {
-    /// Working resolution (CamVid ships 96×128; both must be multiples of 8).
-    #[arg(long, default_value_t = 48)]
+    /// Working resolution (CamVid ships 96×128; both must be multiples of 2^seg-depth).
+    #[arg(long, default_value_t = 96)]
     height: usize,
     /// Working width.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 128)]
     width: usize,
-    /// Segmenter training steps (8 pairs each, cosine learning rate from 2e-3).
-    #[arg(long, default_value_t = 2000)]
+    /// Both networks train on random windows of this height (0: whole frames); they
+    /// predict and score whole frames.
+    #[arg(long, default_value_t = 48)]
+    crop_height: usize,
+    /// Width of the training windows.
+    #[arg(long, default_value_t = 64)]
+    crop_width: usize,
+    /// Segmenter training steps (8 pairs each, cosine learning rate from --seg-lr).
+    #[arg(long, default_value_t = 3000)]
     seg_steps: usize,
+    /// Segmenter learning rate.
+    #[arg(long, default_value_t = 2e-3)]
+    seg_lr: f64,
     /// Segmenter channels at full resolution.
     #[arg(long, default_value_t = 32)]
     seg_channels: usize,
     /// Segmenter down-samplings.
     #[arg(long, default_value_t = 3)]
     seg_depth: usize,
+    /// Segmenter GroupNorm groups (0: none, ReLU blocks).
+    #[arg(long, default_value_t = 8)]
+    seg_groups: usize,
+    /// Segmenter class balance (power of the median-frequency weights; 0: plain
+    /// cross-entropy).
+    #[arg(long, default_value_t = 0.0)]
+    seg_balance: f64,
+    /// Stop after the segmenter: print its Dice and IoU on val and test.
+    #[arg(long)]
+    segmenter_only: bool,
     /// Score-model training steps.
     #[arg(long, default_value_t = 1500)]
     steps: usize,
@@ -83,6 +103,46 @@ struct Args {
     /// Seed (networks, batches and the shifted condition).
     #[arg(long, default_value_t = 0)]
     seed: u64,
+}
+
+impl Args {
+    /// The training window (`None`: whole frames).
+    fn crop(&self) -> Option<[usize; 2]> {
+        (self.crop_height > 0 && self.crop_width > 0).then_some([self.crop_height, self.crop_width])
+    }
+
+    /// What a saved segmenter depends on, for its file name.
+    fn segmenter_tag(&self) -> String {
+        format!(
+            "{}x{}_crop{}x{}_c{}d{}g{}b{}_lr{}_{}",
+            self.height,
+            self.width,
+            self.crop_height,
+            self.crop_width,
+            self.seg_channels,
+            self.seg_depth,
+            self.seg_groups,
+            self.seg_balance,
+            self.seg_lr,
+            self.seg_steps
+        )
+    }
+
+    /// What a saved score model depends on (besides its step count), for its file names.
+    fn scorer_tag(&self) -> String {
+        format!(
+            "{}x{}_crop{}x{}_c{}_l{}_b{}_lr{}_{}",
+            self.height,
+            self.width,
+            self.crop_height,
+            self.crop_width,
+            self.channels,
+            self.levels,
+            self.batch_size,
+            self.lr,
+            self.steps
+        )
+    }
 }
 
 /// The data set's classes (CamVid's `classes.json`).
@@ -175,6 +235,22 @@ fn main() -> Result<()> {
     let device = Device::Cpu;
 
     let segmenter = stages::segmenter(&args, &train, void, k, &device)?;
+    if args.segmenter_only {
+        for (split, pairs) in [("val", &val), ("test", &test)] {
+            let (dice, overlap) = stages::quality(&segmenter, pairs, k, void)?;
+            let per_class: Vec<String> = overlap
+                .iou()
+                .iter()
+                .map(|v| v.map_or("–".into(), |v| format!("{v:.2}")))
+                .collect();
+            println!(
+                "segmenter on {split}: mean Dice {dice:.3}, mean IoU {:.3} (per class {})",
+                overlap.mean_iou(),
+                per_class.join(" ")
+            );
+        }
+        return Ok(());
+    }
     let scorer = stages::score_model(&args, &train, void, k, &device)?;
     // The shifted condition: every test frame under its own seeded corruption.
     let shifted: Vec<(Option<String>, SegmentationPair)> = shift_all(&test, args.seed)

@@ -41,28 +41,44 @@ pub(crate) fn write(
     classes: &Classes,
 ) -> Result<()> {
     let (k, void) = (classes.num_classes, classes.void_index);
+    let window = match args.crop() {
+        Some([h, w]) => format!("random {h}×{w} windows"),
+        None => "whole frames".to_string(),
+    };
+    let blocks = if args.seg_groups > 0 {
+        format!(
+            "GroupNorm ({} groups) + SiLU after each 3×3 conv",
+            args.seg_groups
+        )
+    } else {
+        "ReLU after each 3×3 conv".to_string()
+    };
     let mut md = format!(
         "# Segmentation case study (CamVid): quality control of one segmenter\n\n\
          Produced by `RAYON_NUM_THREADS=2 cargo run --release --example segmentation` \
-         (`examples/segmentation/`) on this project's 2-core CPU machine. Resolution {}×{}. \
-         Segmenter: a UNet-style network ({} channels, {} down-samplings), {} steps of 8 \
-         pairs, cosine lr from 2e-3, horizontal flips. Score model: conditional UNet, {} \
+         (`examples/segmentation/`) on this project's 2-core CPU machine. Resolution {h}×{w} \
+         (CamVid as shipped); both networks train on {window} of the train pairs and \
+         predict or score whole frames. Segmenter: a UNet-style network ({} channels, {} \
+         down-samplings, {blocks}), {} steps of 8 pairs, cosine lr from {}, horizontal \
+         flips, cross-entropy with class balance {}. Score model: conditional UNet, {} \
          channels, {} levels (τ geometric 20 → 2), KL objective, {} steps of {} pairs, lr {} \
          cosine; MSMA on the score norms of the val ground-truth pairs (k from {{1, 2, 3}}). \
          The shifted condition puts every test frame under one seeded corruption of random \
          kind and strength (darkened ×0.1–0.6, box-blurred radius 1–4, Gaussian noise σ \
          0.05–0.35, or cropped to 45–85 % of each side and resized back, truth cropped \
          alike).\n\n",
-        args.height,
-        args.width,
         args.seg_channels,
         args.seg_depth,
         args.seg_steps,
+        args.seg_lr,
+        args.seg_balance,
         args.channels,
         args.levels,
         args.steps,
         args.batch_size,
         args.lr,
+        h = args.height,
+        w = args.width,
     );
     md.push_str("## The segmenter\n\n| condition | pairs | mean Dice | mean IoU |");
     let names: Vec<&str> = (0..k)

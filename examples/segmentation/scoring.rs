@@ -21,8 +21,9 @@ pub(crate) fn score(
     classes: &Classes,
 ) -> Result<Vec<Vec<Scored>>> {
     let path = args.work.join(format!(
-        "scored_{}x{}_{}_{}.json",
-        args.height, args.width, args.seg_steps, args.steps
+        "scored_{}_{}.json",
+        args.segmenter_tag(),
+        args.scorer_tag()
     ));
     if let Some(scored) = read_json(&path) {
         return Ok(scored);

@@ -7,6 +7,7 @@ use anyhow::Result;
 use candle_core::Device;
 use gnsm::data::OutputFile;
 use gnsm::models::UNetModel;
+use gnsm_segmentation::metrics::{dice, ClassOverlap};
 use gnsm_segmentation::{
     fill_void, LoopConfig, MaskScoreConfig, MaskScorer, SegmentationPair, Segmenter,
     SegmenterConfig,
@@ -37,12 +38,13 @@ pub(crate) fn segmenter(
         classes,
         channels: args.seg_channels,
         depth: args.seg_depth,
+        groups: args.seg_groups,
+        class_balance: args.seg_balance,
         seed: args.seed,
     };
-    let path = args.work.join(format!(
-        "segmenter_{}x{}_{}.safetensors",
-        args.height, args.width, args.seg_steps
-    ));
+    let path = args
+        .work
+        .join(format!("segmenter_{}.safetensors", args.segmenter_tag()));
     if let Ok(seg) = Segmenter::load(&path, device) {
         if seg.config() == &config {
             return Ok(seg);
@@ -54,8 +56,9 @@ pub(crate) fn segmenter(
     let settings = LoopConfig {
         steps: args.seg_steps,
         batch_size: 8,
-        lr: 2e-3,
+        lr: args.seg_lr,
         seed: args.seed,
+        crop: args.crop(),
     };
     let mut recent = Vec::new();
     seg.train(train, void, &settings, &mut |step, loss, _| {
@@ -76,6 +79,23 @@ pub(crate) fn segmenter(
     Ok(seg)
 }
 
+/// Mean per-frame Dice (classes present) and the class overlaps of the segmenter on pairs.
+pub(crate) fn quality(
+    segmenter: &Segmenter,
+    pairs: &[SegmentationPair],
+    classes: usize,
+    void: u8,
+) -> Result<(f64, ClassOverlap)> {
+    let refs: Vec<&SegmentationPair> = pairs.iter().collect();
+    let mut overlap = ClassOverlap::new(classes);
+    let mut dice_sum = 0.0;
+    for (p, pred) in pairs.iter().zip(segmenter.predict(&refs, 16)?) {
+        overlap.add(&pred.mask, &p.mask, void)?;
+        dice_sum += dice(&pred.mask, &p.mask, p.height, p.width, classes, void)?;
+    }
+    Ok((dice_sum / pairs.len().max(1) as f64, overlap))
+}
+
 /// Stage 2: the score model on (train image, ground truth with void filled), resumable.
 pub(crate) fn score_model(
     args: &Args,
@@ -89,8 +109,9 @@ pub(crate) fn score_model(
     config.unet.channels = args.channels;
     config.unet.seed = args.seed;
     config.noise.levels = args.levels;
-    let weights = args.work.join("scorer.safetensors");
-    let state = args.work.join("scorer.json");
+    let tag = args.scorer_tag();
+    let weights = args.work.join(format!("scorer_{tag}.safetensors"));
+    let state = args.work.join(format!("scorer_{tag}.json"));
     let done: usize = read_json(&state).unwrap_or(0);
     let scorer = if done > 0 && weights.exists() {
         MaskScorer::from_model(UNetModel::load(&weights, device)?, &config)?
@@ -108,6 +129,7 @@ pub(crate) fn score_model(
         batch_size: args.batch_size,
         lr: args.lr,
         seed: args.seed,
+        crop: args.crop(),
     };
     let mut recent = Vec::new();
     scorer.train(

@@ -119,7 +119,7 @@ impl MaskScorer {
     }
 
     /// Train on ground-truth pairs (masks without void: see [`fill_void`](crate::fill_void)) with the KL
-    /// objective, a level drawn per pair per step, AdamW with global-norm clipping at 1 and a
+    /// objective, a level drawn per pair per step, seeded windows ([`LoopConfig::crop`]), AdamW with global-norm clipping at 1 and a
     /// cosine learning rate; `on_step(step, loss, scorer)` runs after every step. Starts at
     /// `first_step` (for resuming from saved weights).
     ///
@@ -134,9 +134,7 @@ impl MaskScorer {
         on_step: &mut dyn FnMut(usize, f64, &MaskScorer) -> Result<(), SegmentationError>,
     ) -> Result<(), SegmentationError> {
         let k = self.layout.width();
-        if pairs.is_empty() {
-            return Err(SegmentationError::Invalid("no training pairs".into()));
-        }
+        settings.check(pairs, self.model.config().size_multiple())?;
         if let Some(p) = pairs
             .iter()
             .find(|p| p.mask.iter().any(|&c| usize::from(c) >= k))
@@ -155,7 +153,11 @@ impl MaskScorer {
         let mut clean = Vec::new();
         for step in first_step + 1..=settings.steps {
             let batch = next_batch(&mut order, pairs.len(), settings.batch_size, &mut rng);
-            let chosen: Vec<&SegmentationPair> = batch.iter().map(|&i| &pairs[i]).collect();
+            let windows: Vec<std::borrow::Cow<'_, SegmentationPair>> = batch
+                .iter()
+                .map(|&i| settings.window(&pairs[i], &mut rng))
+                .collect();
+            let chosen: Vec<&SegmentationPair> = windows.iter().map(|w| w.as_ref()).collect();
             let pixels = chosen[0].height * chosen[0].width;
             let mut image_levels = Vec::with_capacity(chosen.len());
             self.schedule

@@ -49,6 +49,8 @@ fn segmenter_learns_the_shapes() {
             classes: 3,
             channels: 8,
             depth: 1,
+            groups: 4,
+            class_balance: 0.5,
             seed: 1,
         },
         &Device::Cpu,
@@ -60,6 +62,8 @@ fn segmenter_learns_the_shapes() {
         batch_size: 8,
         lr: 1e-2,
         seed: 1,
+        // Trained on 8×8 windows, it still segments whole 16×16 frames.
+        crop: Some([8, 8]),
     };
     seg.train(&train, 255, &settings, &mut |_, loss, _| {
         losses.push(loss);
@@ -119,6 +123,7 @@ fn score_norms_flag_masks_that_do_not_fit_their_image() {
         batch_size: 8,
         lr: 5e-3,
         seed: 2,
+        crop: None,
     };
     scorer
         .train(&train, &settings, 0, &mut |_, _, _| Ok(()))

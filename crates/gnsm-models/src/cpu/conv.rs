@@ -4,10 +4,16 @@
 //! `conv_transpose2d` loop for the input gradient and a convolution with an image-sized
 //! kernel for the kernel gradient, which made the UNet's and the segmenter's steps several
 //! times slower than their arithmetic.
+//!
+//! Batches of several images run one image per rayon task (its im2col, its gemm on that
+//! thread, its col2im): the small channel counts make each gemm too small to split well,
+//! and the column passes were serial. Per-image kernel gradients are summed in image order,
+//! so results do not depend on the thread count.
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
 
-use super::math::{gemm_rm, Trans};
+use super::math::{gemm_rm, gemm_rm_serial, Trans};
 
 /// The sizes of one convolution (no dilation, one group).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +35,9 @@ impl ConvShape {
         let (c_out, k_in, kh, kw) = k.shape().dims4()?;
         if k_in != c_in {
             candle_core::bail!("conv2d: input has {c_in} channels, the kernel {k_in}");
+        }
+        if c_in == 0 || c_out == 0 {
+            candle_core::bail!("conv2d: a kernel of {c_out} × {c_in} channels is empty");
         }
         if h + 2 * padding < kh || w + 2 * padding < kw || stride == 0 {
             candle_core::bail!("conv2d: {h}×{w} input too small for a {kh}×{kw} kernel");
@@ -86,6 +95,27 @@ impl ConvShape {
             0
         };
         (lo, hi.max(lo))
+    }
+
+    /// The product for one image's gemm: split across threads only when the batch is a
+    /// single image (otherwise the images are the parallel tasks).
+    #[allow(clippy::type_complexity)]
+    fn gemm_per_image(
+        &self,
+    ) -> fn(&mut [f32], bool, &[f32], Trans, &[f32], Trans, usize, usize, usize) {
+        if self.batch > 1 {
+            gemm_rm_serial
+        } else {
+            gemm_rm
+        }
+    }
+
+    /// Images per rayon task: the batch split evenly over the pool's threads, so each task
+    /// allocates one column buffer.
+    fn images_per_task(&self) -> usize {
+        self.batch
+            .div_ceil(rayon::current_num_threads().max(1))
+            .max(1)
     }
 
     /// One image's columns `(taps, out pixels)`, row-major; padding reads as zero.
@@ -180,23 +210,28 @@ impl CustomOp2 for Conv2dOp {
         );
         let (taps, pixels) = (g.taps(), g.out_pixels());
         let mut out = vec![0f32; g.batch * g.c_out * pixels];
-        let mut cols = vec![0f32; taps * pixels];
         let image = g.c_in * g.h * g.w;
-        for b in 0..g.batch {
-            g.im2col(&x[b * image..(b + 1) * image], &mut cols);
-            let dst = &mut out[b * g.c_out * pixels..(b + 1) * g.c_out * pixels];
-            gemm_rm(
-                dst,
-                false,
-                k,
-                Trans::No,
-                &cols,
-                Trans::No,
-                g.c_out,
-                taps,
-                pixels,
-            );
-        }
+        let gemm = g.gemm_per_image();
+        let (per, out_image) = (g.images_per_task(), g.c_out * pixels);
+        out.par_chunks_mut(per * out_image)
+            .zip(x.par_chunks(per * image))
+            .for_each(|(dst, xs)| {
+                let mut cols = vec![0f32; taps * pixels];
+                for (dst, xb) in dst.chunks_mut(out_image).zip(xs.chunks(image)) {
+                    g.im2col(xb, &mut cols);
+                    gemm(
+                        dst,
+                        false,
+                        k,
+                        Trans::No,
+                        &cols,
+                        Trans::No,
+                        g.c_out,
+                        taps,
+                        pixels,
+                    );
+                }
+            });
         let shape = Shape::from((g.batch, g.c_out, g.out_h(), g.out_w()));
         Ok((CpuStorage::F32(out), shape))
     }
@@ -276,22 +311,27 @@ impl CustomOp2 for Conv2dInputGrad {
         );
         let (taps, pixels, image) = (g.taps(), g.out_pixels(), g.c_in * g.h * g.w);
         let mut dx = vec![0f32; g.batch * image];
-        let mut cols = vec![0f32; taps * pixels];
-        for b in 0..g.batch {
-            let gb = &grad[b * g.c_out * pixels..(b + 1) * g.c_out * pixels];
-            gemm_rm(
-                &mut cols,
-                false,
-                k,
-                Trans::Yes,
-                gb,
-                Trans::No,
-                taps,
-                g.c_out,
-                pixels,
-            );
-            g.col2im(&cols, &mut dx[b * image..(b + 1) * image]);
-        }
+        let gemm = g.gemm_per_image();
+        let (per, out_image) = (g.images_per_task(), g.c_out * pixels);
+        dx.par_chunks_mut(per * image)
+            .zip(grad.par_chunks(per * out_image))
+            .for_each(|(dxs, gs)| {
+                let mut cols = vec![0f32; taps * pixels];
+                for (dxb, gb) in dxs.chunks_mut(image).zip(gs.chunks(out_image)) {
+                    gemm(
+                        &mut cols,
+                        false,
+                        k,
+                        Trans::Yes,
+                        gb,
+                        Trans::No,
+                        taps,
+                        g.c_out,
+                        pixels,
+                    );
+                    g.col2im(&cols, dxb);
+                }
+            });
         Ok((CpuStorage::F32(dx), Shape::from(self.input.clone())))
     }
 }
@@ -321,22 +361,38 @@ impl CustomOp2 for Conv2dKernelGrad {
             super::f32_input(gs, gl, self.name())?,
         );
         let (taps, pixels, image) = (g.taps(), g.out_pixels(), g.c_in * g.h * g.w);
-        let mut dk = vec![0f32; g.c_out * taps];
-        let mut cols = vec![0f32; taps * pixels];
-        for b in 0..g.batch {
-            g.im2col(&x[b * image..(b + 1) * image], &mut cols);
-            let gb = &grad[b * g.c_out * pixels..(b + 1) * g.c_out * pixels];
-            gemm_rm(
-                &mut dk,
-                b > 0,
-                gb,
-                Trans::No,
-                &cols,
-                Trans::Yes,
-                g.c_out,
-                pixels,
-                taps,
-            );
+        let kernel = g.c_out * taps;
+        // One kernel gradient per image, summed below in image order.
+        let mut parts = vec![0f32; g.batch * kernel];
+        let gemm = g.gemm_per_image();
+        let (per, out_image) = (g.images_per_task(), g.c_out * pixels);
+        parts
+            .par_chunks_mut(per * kernel)
+            .zip(
+                x.par_chunks(per * image)
+                    .zip(grad.par_chunks(per * out_image)),
+            )
+            .for_each(|(parts, (xs, gs))| {
+                let mut cols = vec![0f32; taps * pixels];
+                let images = xs.chunks(image).zip(gs.chunks(out_image));
+                for (part, (xb, gb)) in parts.chunks_mut(kernel).zip(images) {
+                    g.im2col(xb, &mut cols);
+                    gemm(
+                        part,
+                        false,
+                        gb,
+                        Trans::No,
+                        &cols,
+                        Trans::Yes,
+                        g.c_out,
+                        pixels,
+                        taps,
+                    );
+                }
+            });
+        let mut dk = vec![0f32; kernel];
+        for part in parts.chunks(kernel) {
+            dk.iter_mut().zip(part).for_each(|(d, &p)| *d += p);
         }
         Ok((CpuStorage::F32(dk), Shape::from(self.kernel.clone())))
     }
@@ -412,6 +468,51 @@ mod tests {
                 close(g1.get(v).unwrap(), g2.get(v).unwrap(), 1e-4);
             }
         }
+    }
+
+    /// Values and gradients have the same bits on one thread and on three (the kernel
+    /// gradient sums its per-image parts in image order).
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        let dev = Device::Cpu;
+        let x = Tensor::randn(0f32, 1.0, (5, 3, 9, 7), &dev).unwrap();
+        let kernel = Tensor::randn(0f32, 0.5, (4, 3, 3, 3), &dev).unwrap();
+        let weights = Tensor::randn(0f32, 1.0, (5, 4, 5, 4), &dev).unwrap();
+        let run = |threads: usize| -> Vec<Vec<f32>> {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let (xv, kv) = (
+                    Var::from_tensor(&x).unwrap(),
+                    Var::from_tensor(&kernel).unwrap(),
+                );
+                let y = conv2d(xv.as_tensor(), kv.as_tensor(), 2, 1).unwrap();
+                let grads = (&y * &weights)
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .backward()
+                    .unwrap();
+                [
+                    &y,
+                    grads.get(xv.as_tensor()).unwrap(),
+                    grads.get(kv.as_tensor()).unwrap(),
+                ]
+                .iter()
+                .map(|t| t.flatten_all().unwrap().to_vec1().unwrap())
+                .collect()
+            })
+        };
+        assert_eq!(run(1), run(3));
+    }
+
+    #[test]
+    fn empty_kernels_are_refused() {
+        let x = Tensor::zeros((1, 2, 4, 4), candle_core::DType::F32, &Device::Cpu).unwrap();
+        let k = Tensor::zeros((0, 2, 3, 3), candle_core::DType::F32, &Device::Cpu).unwrap();
+        assert!(conv2d(&x, &k, 1, 1).is_err());
     }
 
     /// The input gradient against central finite differences of the loss, by hand.

@@ -94,8 +94,42 @@ pub(super) enum Trans {
 /// `dst (m × n, row-major) [+]= A · B` with `A` m × k and `B` k × n, each stored row-major
 /// as given or transposed (then stored as k × m and n × k).
 // The one `unsafe` of the crate: gemm takes raw pointers and strides.
-#[allow(clippy::too_many_arguments, unsafe_code)]
+#[allow(clippy::too_many_arguments)]
 pub(super) fn gemm_rm(
+    dst: &mut [f32],
+    accumulate: bool,
+    a: &[f32],
+    a_t: Trans,
+    b: &[f32],
+    b_t: Trans,
+    m: usize,
+    k: usize,
+    n: usize,
+) {
+    let parallel = m * n * k >= 64 * 64 * 64;
+    gemm_on(parallel, dst, accumulate, a, a_t, b, b_t, m, k, n);
+}
+
+/// [`gemm_rm`] on the calling thread alone: for callers that already run one product per
+/// rayon task (the convolutions, one image per task).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn gemm_rm_serial(
+    dst: &mut [f32],
+    accumulate: bool,
+    a: &[f32],
+    a_t: Trans,
+    b: &[f32],
+    b_t: Trans,
+    m: usize,
+    k: usize,
+    n: usize,
+) {
+    gemm_on(false, dst, accumulate, a, a_t, b, b_t, m, k, n);
+}
+
+#[allow(clippy::too_many_arguments, unsafe_code)]
+fn gemm_on(
+    parallel: bool,
     dst: &mut [f32],
     accumulate: bool,
     a: &[f32],
@@ -116,7 +150,7 @@ pub(super) fn gemm_rm(
         Trans::No => (n as isize, 1),
         Trans::Yes => (1, k as isize),
     };
-    let parallelism = if m * n * k >= 64 * 64 * 64 {
+    let parallelism = if parallel {
         Parallelism::Rayon(rayon::current_num_threads())
     } else {
         Parallelism::None
