@@ -213,13 +213,16 @@ mod tests {
         }
         // Every vertical offset 0..=4 is drawn.
         assert_eq!(tops.len(), 5);
-        assert!(settings.check(&[p.clone()], 4).is_ok());
+        assert!(settings.check(std::slice::from_ref(&p), 4).is_ok());
         assert!(
-            settings.check(&[p.clone()], 8).is_err(),
+            settings.check(std::slice::from_ref(&p), 8).is_err(),
             "4 is not a multiple of 8"
         );
         settings.crop = Some([16, 8]);
-        let err = settings.check(&[p.clone()], 4).unwrap_err().to_string();
+        let err = settings
+            .check(std::slice::from_ref(&p), 4)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("larger than pair p"), "{err}");
         settings.crop = None;
         assert!(matches!(
