@@ -55,7 +55,7 @@ struct Args {
     #[arg(long, default_value_t = 3000)]
     seg_steps: usize,
     /// Segmenter learning rate.
-    #[arg(long, default_value_t = 2e-3)]
+    #[arg(long, default_value_t = 3e-3)]
     seg_lr: f64,
     /// Segmenter channels at full resolution.
     #[arg(long, default_value_t = 32)]
@@ -68,8 +68,11 @@ struct Args {
     seg_groups: usize,
     /// Segmenter class balance (power of the median-frequency weights; 0: plain
     /// cross-entropy).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.5)]
     seg_balance: f64,
+    /// Segmenter photometric jitter (brightness and contrast in [1 − j, 1 + j]).
+    #[arg(long, default_value_t = 0.0)]
+    seg_jitter: f64,
     /// Stop after the segmenter: print its Dice and IoU on val and test.
     #[arg(long)]
     segmenter_only: bool,
@@ -114,7 +117,7 @@ impl Args {
     /// What a saved segmenter depends on, for its file name.
     fn segmenter_tag(&self) -> String {
         format!(
-            "{}x{}_crop{}x{}_c{}d{}g{}b{}_lr{}_{}",
+            "{}x{}_crop{}x{}_c{}d{}g{}b{}{}_lr{}_{}",
             self.height,
             self.width,
             self.crop_height,
@@ -123,6 +126,11 @@ impl Args {
             self.seg_depth,
             self.seg_groups,
             self.seg_balance,
+            if self.seg_jitter > 0.0 {
+                format!("j{}", self.seg_jitter)
+            } else {
+                String::new()
+            },
             self.seg_lr,
             self.seg_steps
         )

@@ -40,6 +40,7 @@ pub(crate) fn segmenter(
         depth: args.seg_depth,
         groups: args.seg_groups,
         class_balance: args.seg_balance,
+        jitter: args.seg_jitter,
         seed: args.seed,
     };
     let path = args

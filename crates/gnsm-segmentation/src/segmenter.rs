@@ -65,6 +65,12 @@ pub struct SegmenterConfig {
     /// lifts small classes such as poles and signs).
     #[serde(default)]
     pub class_balance: f64,
+    /// Photometric jitter of the training images: each drawn image becomes
+    /// `clamp(a·(m + c·(x − m)))` with brightness `a` and contrast `c` uniform in
+    /// `[1 − jitter, 1 + jitter]` and `m` the image's mean (0: none). Shows the network the
+    /// lighting of drives it did not see.
+    #[serde(default)]
+    pub jitter: f64,
     /// Seed of the initial weights.
     pub seed: u64,
 }
@@ -77,6 +83,7 @@ impl Default for SegmenterConfig {
             depth: 3,
             groups: 8,
             class_balance: 0.0,
+            jitter: 0.0,
             seed: 0,
         }
     }
@@ -115,6 +122,16 @@ impl Block {
             Some(norm) => norm.forward_silu(&y),
             None => y.relu(),
         }
+    }
+}
+
+/// Photometric jitter in place: `clamp(brightness·(m + contrast·(x − m)), 0, 1)` with `m`
+/// the mean over all of the image's values.
+fn jitter(image: &mut [f32], brightness: f32, contrast: f32) {
+    let m = image.iter().map(|&v| f64::from(v)).sum::<f64>() / image.len().max(1) as f64;
+    let m = m as f32;
+    for v in image {
+        *v = (brightness * (m + contrast * (*v - m))).clamp(0.0, 1.0);
     }
 }
 
@@ -236,6 +253,12 @@ impl Segmenter {
             return Err(SegmentationError::Invalid(format!(
                 "segmenter class balance must be finite and non-negative, got {}",
                 config.class_balance
+            )));
+        }
+        if !(0.0..1.0).contains(&config.jitter) {
+            return Err(SegmentationError::Invalid(format!(
+                "segmenter jitter must lie in [0, 1), got {}",
+                config.jitter
             )));
         }
         let varmap = VarMap::new();
@@ -371,11 +394,18 @@ impl Segmenter {
                 .iter()
                 .map(|&i| {
                     let window = settings.window(&pairs[i], &mut rng);
-                    if rng.random::<bool>() {
+                    let mut pair = if rng.random::<bool>() {
                         flipped(&window)
                     } else {
                         window.into_owned()
+                    };
+                    if self.config.jitter > 0.0 {
+                        let j = self.config.jitter;
+                        let brightness = rng.random_range(1.0 - j..=1.0 + j) as f32;
+                        let contrast = rng.random_range(1.0 - j..=1.0 + j) as f32;
+                        jitter(&mut pair.image, brightness, contrast);
                     }
+                    pair
                 })
                 .collect();
             let (h, w) = (chosen[0].height, chosen[0].width);
@@ -495,6 +525,7 @@ mod tests {
             depth: 2,
             groups: 2,
             class_balance: 0.5,
+            jitter: 0.2,
             seed: 7,
         };
         let model = Segmenter::new(config.clone(), &Device::Cpu).unwrap();
@@ -577,6 +608,7 @@ mod tests {
             depth: 1,
             groups: 2,
             class_balance: 0.0,
+            jitter: 0.0,
             seed: 1,
         };
         let names: Vec<String> = Segmenter::new(config.clone(), &Device::Cpu)
@@ -595,11 +627,27 @@ mod tests {
             },
             SegmenterConfig {
                 class_balance: f64::NAN,
+                ..config.clone()
+            },
+            SegmenterConfig {
+                jitter: 1.0,
                 ..config
             },
         ] {
             assert!(Segmenter::new(bad, &Device::Cpu).is_err());
         }
+    }
+
+    #[test]
+    fn jitter_scales_contrast_about_the_mean_then_brightness_and_clamps() {
+        // Mean 0.5: contrast 2 maps 0.25 → 0, 0.75 → 1; brightness 0.5 halves that.
+        let mut image = vec![0.25, 0.75, 0.5, 0.5];
+        jitter(&mut image, 0.5, 2.0);
+        assert_eq!(image, vec![0.0, 0.5, 0.25, 0.25]);
+        let mut bright = vec![0.9, 0.1];
+        jitter(&mut bright, 1.5, 1.0);
+        assert_eq!(bright[0], 1.0);
+        assert!((bright[1] - 0.15).abs() < 1e-6, "{}", bright[1]);
     }
 
     #[test]

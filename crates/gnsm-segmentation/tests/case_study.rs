@@ -51,6 +51,7 @@ fn segmenter_learns_the_shapes() {
             depth: 1,
             groups: 4,
             class_balance: 0.5,
+            jitter: 0.2,
             seed: 1,
         },
         &Device::Cpu,
