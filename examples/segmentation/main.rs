@@ -245,7 +245,8 @@ fn main() -> Result<()> {
     let segmenter = stages::segmenter(&args, &train, void, k, &device)?;
     if args.segmenter_only {
         for (split, pairs) in [("val", &val), ("test", &test)] {
-            let (dice, overlap) = stages::quality(&segmenter, pairs, k, void)?;
+            let refs: Vec<&SegmentationPair> = pairs.iter().collect();
+            let (dice, overlap) = stages::quality(&segmenter, &refs, k, void)?;
             let per_class: Vec<String> = overlap
                 .iou()
                 .iter()
@@ -268,5 +269,5 @@ fn main() -> Result<()> {
     let clean = test.iter().map(|p| (None, p.clone())).collect();
     let conditions: [Condition; 2] = [("clean", clean), ("shifted", shifted)];
     let scored = scoring::score(&args, &segmenter, &scorer, &val, &conditions, &classes)?;
-    report::write(&args, &segmenter, &conditions, &scored, &classes)
+    report::write(&args, &segmenter, &val, &conditions, &scored, &classes)
 }

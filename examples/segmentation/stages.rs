@@ -83,14 +83,13 @@ pub(crate) fn segmenter(
 /// Mean per-frame Dice (classes present) and the class overlaps of the segmenter on pairs.
 pub(crate) fn quality(
     segmenter: &Segmenter,
-    pairs: &[SegmentationPair],
+    pairs: &[&SegmentationPair],
     classes: usize,
     void: u8,
 ) -> Result<(f64, ClassOverlap)> {
-    let refs: Vec<&SegmentationPair> = pairs.iter().collect();
     let mut overlap = ClassOverlap::new(classes);
     let mut dice_sum = 0.0;
-    for (p, pred) in pairs.iter().zip(segmenter.predict(&refs, 16)?) {
+    for (p, pred) in pairs.iter().zip(segmenter.predict(pairs, 16)?) {
         overlap.add(&pred.mask, &p.mask, void)?;
         dice_sum += dice(&pred.mask, &p.mask, p.height, p.width, classes, void)?;
     }
