@@ -16,6 +16,9 @@
 //! - [`metrics`]: how wrong a prediction is (Dice, per-class IoU, mean surface distance,
 //!   95th-percentile Hausdorff distance) and how well a score tracks it (Pearson over the
 //!   most anomalous, Spearman);
+//! - [`LoopConfig`]: the settings of both training loops, with seeded random training
+//!   windows ([`LoopConfig::crop`]; the networks are fully convolutional and predict whole
+//!   frames);
 //! - [`fill_void`] for ground truths with ignored pixels.
 //!
 //! The example `examples/segmentation/` of the workspace composes them on CamVid.
