@@ -90,7 +90,10 @@ pub(crate) fn write(
         md.push_str(&format!(" {name} IoU |"));
     }
     md.push_str(&format!("\n|---|---|---|---|{}\n", "---|".repeat(k)));
-    let mut splits = vec![("val (clean)", val.iter().collect::<Vec<&SegmentationPair>>())];
+    let mut splits = vec![(
+        "val (clean)",
+        val.iter().collect::<Vec<&SegmentationPair>>(),
+    )];
     for (name, pairs) in conditions {
         splits.push((name, pairs.iter().map(|(_, p)| p).collect()));
     }
