@@ -13,7 +13,7 @@
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::math::{gemm_rm, gemm_rm_serial, Trans};
+use super::math::{gemm_rm_split, Trans};
 
 /// The sizes of one convolution (no dilation, one group).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,17 +97,10 @@ impl ConvShape {
         (lo, hi.max(lo))
     }
 
-    /// The product for one image's gemm: split across threads only when the batch is a
-    /// single image (otherwise the images are the parallel tasks).
-    #[allow(clippy::type_complexity)]
-    fn gemm_per_image(
-        &self,
-    ) -> fn(&mut [f32], bool, &[f32], Trans, &[f32], Trans, usize, usize, usize) {
-        if self.batch > 1 {
-            gemm_rm_serial
-        } else {
-            gemm_rm
-        }
+    /// Whether one image's gemm may split across threads: only when the batch is a single
+    /// image (otherwise the image groups are the parallel tasks).
+    fn split_gemm(&self) -> bool {
+        self.batch == 1
     }
 
     /// Images per rayon task: the batch split evenly over the pool's threads, so each task
@@ -211,7 +204,7 @@ impl CustomOp2 for Conv2dOp {
         let (taps, pixels) = (g.taps(), g.out_pixels());
         let mut out = vec![0f32; g.batch * g.c_out * pixels];
         let image = g.c_in * g.h * g.w;
-        let gemm = g.gemm_per_image();
+        let split = g.split_gemm();
         let (per, out_image) = (g.images_per_task(), g.c_out * pixels);
         out.par_chunks_mut(per * out_image)
             .zip(x.par_chunks(per * image))
@@ -219,7 +212,8 @@ impl CustomOp2 for Conv2dOp {
                 let mut cols = vec![0f32; taps * pixels];
                 for (dst, xb) in dst.chunks_mut(out_image).zip(xs.chunks(image)) {
                     g.im2col(xb, &mut cols);
-                    gemm(
+                    gemm_rm_split(
+                        split,
                         dst,
                         false,
                         k,
@@ -311,14 +305,15 @@ impl CustomOp2 for Conv2dInputGrad {
         );
         let (taps, pixels, image) = (g.taps(), g.out_pixels(), g.c_in * g.h * g.w);
         let mut dx = vec![0f32; g.batch * image];
-        let gemm = g.gemm_per_image();
+        let split = g.split_gemm();
         let (per, out_image) = (g.images_per_task(), g.c_out * pixels);
         dx.par_chunks_mut(per * image)
             .zip(grad.par_chunks(per * out_image))
             .for_each(|(dxs, gs)| {
                 let mut cols = vec![0f32; taps * pixels];
                 for (dxb, gb) in dxs.chunks_mut(image).zip(gs.chunks(out_image)) {
-                    gemm(
+                    gemm_rm_split(
+                        split,
                         &mut cols,
                         false,
                         k,
@@ -364,7 +359,7 @@ impl CustomOp2 for Conv2dKernelGrad {
         let kernel = g.c_out * taps;
         // One kernel gradient per image, summed below in image order.
         let mut parts = vec![0f32; g.batch * kernel];
-        let gemm = g.gemm_per_image();
+        let split = g.split_gemm();
         let (per, out_image) = (g.images_per_task(), g.c_out * pixels);
         parts
             .par_chunks_mut(per * kernel)
@@ -377,7 +372,8 @@ impl CustomOp2 for Conv2dKernelGrad {
                 let images = xs.chunks(image).zip(gs.chunks(out_image));
                 for (part, (xb, gb)) in parts.chunks_mut(kernel).zip(images) {
                     g.im2col(xb, &mut cols);
-                    gemm(
+                    gemm_rm_split(
+                        split,
                         part,
                         false,
                         gb,

@@ -106,30 +106,15 @@ pub(super) fn gemm_rm(
     k: usize,
     n: usize,
 ) {
-    let parallel = m * n * k >= 64 * 64 * 64;
-    gemm_on(parallel, dst, accumulate, a, a_t, b, b_t, m, k, n);
+    gemm_rm_split(true, dst, accumulate, a, a_t, b, b_t, m, k, n);
 }
 
-/// [`gemm_rm`] on the calling thread alone: for callers that already run one product per
-/// rayon task (the convolutions, one image per task).
-#[allow(clippy::too_many_arguments)]
-pub(super) fn gemm_rm_serial(
-    dst: &mut [f32],
-    accumulate: bool,
-    a: &[f32],
-    a_t: Trans,
-    b: &[f32],
-    b_t: Trans,
-    m: usize,
-    k: usize,
-    n: usize,
-) {
-    gemm_on(false, dst, accumulate, a, a_t, b, b_t, m, k, n);
-}
-
+/// [`gemm_rm`], split across rayon's threads only when `split` and the product is large:
+/// callers that already run one product per rayon task (the convolutions, one group of
+/// images per task) pass `false`.
 #[allow(clippy::too_many_arguments, unsafe_code)]
-fn gemm_on(
-    parallel: bool,
+pub(super) fn gemm_rm_split(
+    split: bool,
     dst: &mut [f32],
     accumulate: bool,
     a: &[f32],
@@ -150,7 +135,7 @@ fn gemm_on(
         Trans::No => (n as isize, 1),
         Trans::Yes => (1, k as isize),
     };
-    let parallelism = if parallel {
+    let parallelism = if split && m * n * k >= 64 * 64 * 64 {
         Parallelism::Rayon(rayon::current_num_threads())
     } else {
         Parallelism::None
