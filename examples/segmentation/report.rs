@@ -90,20 +90,13 @@ pub(crate) fn write(
         md.push_str(&format!(" {name} IoU |"));
     }
     md.push_str(&format!("\n|---|---|---|---|{}\n", "---|".repeat(k)));
-    let mut splits = vec![(
-        "val (clean)",
-        val.iter().collect::<Vec<&SegmentationPair>>(),
-    )];
+    let mut splits = vec![("val (clean)".to_string(), val.iter().collect::<Vec<_>>())];
     for (name, pairs) in conditions {
-        splits.push((name, pairs.iter().map(|(_, p)| p).collect()));
+        let refs: Vec<&SegmentationPair> = pairs.iter().map(|(_, p)| p).collect();
+        splits.push((format!("test, {name}"), refs));
     }
     for (name, refs) in &splits {
         let (dice, overlap) = quality(segmenter, refs, k, void)?;
-        let name = if name.starts_with("val") {
-            name.to_string()
-        } else {
-            format!("test, {name}")
-        };
         md.push_str(&format!(
             "| {name} | {} | {dice:.3} | {:.3} |",
             refs.len(),
